@@ -1,0 +1,75 @@
+"""What the command-line entry points share: one-line errors, exit codes, logging setup."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from hpo.errors import HpoError
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its error on one line: ``hpo: error: ...``, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def configure_logging(debug: bool) -> None:
+    """The CLI's logging: hpo's progress lines on stderr; Optuna's own lines only with --debug."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(message)s" if not debug else "%(asctime)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if debug else "3")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
+def run_cli(prog: str, body: Callable[[], int], debug: bool) -> int:
+    """Run ``body``; a bad setup prints one line and returns 2 (the traceback with --debug)."""
+    try:
+        return body()
+    except HpoError as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; what finished is stored, rerun the same command to "
+              f"resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def wants_debug(argv: Sequence[str] | None) -> bool:
+    return "--debug" in (sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,139 @@
+"""``python -m hpo.export --study NAME --top K``: the best configs to files, and back to models.
+
+A config file holds the parameters of one trial plus what the model was built for (family,
+input shape, classes); ``model_from_config`` rebuilds the exact model its trial trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hpo._cli import EXIT_OK, Parser, configure_logging, positive_int, run_cli
+from hpo.errors import HpoError
+from hpo.storage import DEFAULT_STORAGE, check_exists, check_url, mask
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("json", "yaml")
+
+
+def top_configs(study, k: int) -> list[dict[str, Any]]:
+    """The ``k`` best complete trials of ``study`` as rebuildable configs, best first."""
+    from hpo.final import best_config
+
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    complete.sort(key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+    configs = []
+    for rank, trial in enumerate(complete[:k], start=1):
+        config = best_config(study, trial)
+        config["rank"] = rank
+        configs.append(config)
+    return configs
+
+
+def write_configs(configs: Sequence[Mapping[str, Any]], out_dir: Path, fmt: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for config in configs:
+        path = out_dir / f"top{config['rank']}-trial{config['trial']}.{fmt}"
+        path.write_text(_dump(config, fmt), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A config from a .json / .yaml file (as written by export or best.json) or a dict."""
+    if isinstance(source, Mapping):
+        config = dict(source)
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise HpoError(f"cannot read config {path}: {e}") from None
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                config = yaml.safe_load(text)
+            else:
+                config = json.loads(text)
+        except ValueError as e:  # json and yaml errors both derive from ValueError
+            raise HpoError(f"config {path} is not valid {path.suffix[1:]}: {e}") from None
+    missing = [k for k in ("family", "input_shape", "n_classes", "params")
+               if k not in (config or {})]
+    if missing:
+        raise HpoError(f"config {source} lacks {', '.join(missing)}; expected a file written by "
+                       f"hpo.export or the final step's best.json")
+    return config
+
+
+def model_from_config(source: str | Path | Mapping[str, Any]):
+    """The compiled, untrained Keras model a config describes (same layers, same optimizer)."""
+    from hpo.models import build_model
+
+    config = load_config(source)
+    return build_model(config["params"], tuple(config["input_shape"]), config["n_classes"],
+                       config["family"])
+
+
+def _dump(config: Mapping[str, Any], fmt: str) -> str:
+    if fmt == "yaml":
+        import yaml
+
+        return yaml.safe_dump(dict(config), sort_keys=False)
+    return json.dumps(config, indent=2) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="hpo.export", description="Write the best K configs of a stored study; "
+               "hpo.model_from_config(FILE) rebuilds a model from one.")
+    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
+    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--top", type=positive_int, default=1, metavar="K",
+                   help="how many of the best complete trials (default: 1)")
+    p.add_argument("--format", choices=FORMATS, default="json", help="file format")
+    p.add_argument("--out", metavar="DIR", help="directory (default: runs/STUDY/configs/)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.debug)
+    return run_cli("hpo.export", lambda: _export(args), args.debug)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import optuna
+
+    url = check_url(args.storage)
+    check_exists(url)
+    try:
+        names = optuna.study.get_all_study_names(storage=url)
+    except Exception as e:  # noqa: BLE001 - any storage failure is a setup error here
+        raise HpoError(f"cannot read storage {mask(url)}: {e}") from None
+    if args.study not in names:
+        raise HpoError(f"no study '{args.study}' in {mask(url)}; studies there: "
+                       f"{', '.join(names) or '(none)'}")
+    study = optuna.load_study(study_name=args.study, storage=url)
+    configs = top_configs(study, args.top)
+    if not configs:
+        raise HpoError(f"study '{args.study}' has no complete trial to export yet")
+    out_dir = Path(args.out) if args.out else Path("runs") / args.study / "configs"
+    for path, config in zip(write_configs(configs, out_dir, args.format), configs):
+        print(f"{path}  trial {config['trial']}  value {config['value']:.4f}  "
+              f"{config['n_params']} parameters")
+    if len(configs) < args.top:
+        print(f"(the study has only {len(configs)} complete trials)")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""The final step: retrain the best trial on train + validation, test it once, write it out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+
+from hpo.data import Dataset
+from hpo.models import build_model
+from hpo.objective import trial_seed
+from hpo.spec import StudySpec
+
+logger = logging.getLogger(__name__)
+
+
+def best_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """Everything needed to rebuild ``trial``'s model: see ``hpo.export.model_from_config``."""
+    attrs = study.user_attrs
+    return {
+        "study": study.study_name,
+        "trial": trial.number,
+        "family": attrs["family"],
+        "dataset": attrs["dataset"],
+        "input_shape": list(attrs["input_shape"]),
+        "n_classes": attrs["n_classes"],
+        "params": dict(trial.params),
+        "value": trial.value,
+        "n_params": trial.user_attrs.get("n_params"),
+        "epochs": trial.user_attrs.get("best_epoch", trial.user_attrs.get("epochs")),
+        "seconds_per_epoch": trial.user_attrs.get("seconds_per_epoch"),
+    }
+
+
+def retrain_and_test(
+    spec: StudySpec, study: optuna.Study, data: Dataset, out_dir: Path
+) -> dict[str, Any]:
+    """Retrain the study's best trial on train + validation and evaluate it once on test.
+
+    Writes ``out_dir/best.json`` and ``out_dir/model.keras``; returns what best.json holds.
+    """
+    best = study.best_trial
+    result = best_config(study, best)
+    epochs = int(result["epochs"])
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(trial_seed(spec, best.number))
+    model = build_model(best.params, data.search.input_shape, data.search.n_classes,
+                        spec.family)
+    x, y = data.search.train_and_validation()
+    logger.info("retraining trial %d on %d examples for %d epochs", best.number, len(y), epochs)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=best.params.get("batch_size", 128), epochs=epochs, verbose=0)
+    train_seconds = time.perf_counter() - start
+
+    x_test, y_test = data.test.open()
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
+    result.update(
+        test_accuracy=float(test_accuracy),
+        test_loss=float(test_loss),
+        n_params=int(model.count_params()),
+        n_train=int(len(y)),
+        n_test=int(len(y_test)),
+        retrain_seconds=round(train_seconds, 2),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "model.keras")
+    (out_dir / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    study.set_user_attr("final", {k: result[k] for k in
+                                  ("trial", "test_accuracy", "test_loss", "epochs")})
+    return result

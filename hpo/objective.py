@@ -1,0 +1,128 @@
+"""``make_objective(spec, data) -> objective(trial)``: one trial trains one Keras model.
+
+The objective sees only the search splits (``SearchData``); the test split is not reachable
+from here. Its value is the best validation accuracy over the epochs it ran, and the epoch that
+reached it is what the final retrain uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import keras
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from hpo.data import SearchData
+from hpo.models import build_model
+from hpo.space import suggest
+from hpo.spec import StudySpec
+
+logger = logging.getLogger(__name__)
+
+METRIC = "val_accuracy"
+
+
+class TrialDiverged(RuntimeError):
+    """The loss blew up: the trial is recorded as failed with the reason, the study goes on."""
+
+
+# A training loss this many times the loss of guessing uniformly (ln n_classes) means the run
+# diverged (lr=100 gives 40 to 1e23 here), not that it is merely learning slowly.
+DIVERGED_FACTOR = 10.0
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Times each epoch and stops a trial whose loss diverged (non-finite or far above chance)."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self.max_loss = DIVERGED_FACTOR * math.log(max(n_classes, 2))
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+        loss = (logs or {}).get("loss")
+        if loss is not None and not (math.isfinite(loss) and loss <= self.max_loss):
+            # Raised before the pruning callback sees the epoch: a diverged run is a failure,
+            # not a merely unpromising trial.
+            raise TrialDiverged(
+                f"diverged: training loss {loss:.4g} in epoch {epoch + 1} (guessing scores "
+                f"{self.max_loss / DIVERGED_FACTOR:.2f}); the learning rate is likely too high"
+            )
+
+
+def trial_seed(spec: StudySpec, trial_number: int) -> int:
+    """The seed a trial trains with; the final retrain of that trial reuses it."""
+    return spec.seed + trial_number
+
+
+def make_objective(
+    spec: StudySpec, data: SearchData
+) -> Callable[[optuna.Trial], float]:
+    """The objective Optuna optimizes: validation accuracy of one trained configuration."""
+
+    def objective(trial: optuna.Trial) -> float:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(trial_seed(spec, trial.number))
+        params = suggest(trial, spec.space)
+        model = build_model(params, data.input_shape, data.n_classes, spec.family)
+        trial.set_user_attr("n_params", int(model.count_params()))
+        recorder = EpochRecorder(data.n_classes)
+        callbacks: list[keras.callbacks.Callback] = [
+            recorder,
+            keras.callbacks.TerminateOnNaN(),
+            KerasPruningCallback(trial, METRIC),
+        ]
+        if spec.budget.patience:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor=METRIC, mode="max", patience=spec.budget.patience))
+        try:
+            history = model.fit(
+                data.x_train,
+                data.y_train,
+                batch_size=params.get("batch_size", 128),
+                epochs=spec.budget.max_epochs,
+                validation_data=(data.x_val, data.y_val),
+                callbacks=callbacks,
+                verbose=0,
+            )
+        except TrialDiverged as e:
+            # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
+            # NaN value) with its reason, without a traceback in the log.
+            trial.set_user_attr("fail_reason", str(e))
+            return math.nan
+        except optuna.TrialPruned as e:
+            trial.set_user_attr("pruned_reason", str(e))
+            raise
+        finally:
+            _record_timing(trial, recorder.seconds)
+
+        scores = history.history.get(METRIC, [])
+        losses = history.history.get("loss", [])
+        if not scores or (losses and not math.isfinite(losses[-1])):
+            # TerminateOnNaN stopped the epoch mid-way, before the recorder saw its end.
+            reason = f"diverged: training loss {losses[-1] if losses else 'NaN'} in epoch " \
+                f"{len(losses)}"
+            trial.set_user_attr("fail_reason", reason)
+            return math.nan
+        best = max(range(len(scores)), key=scores.__getitem__)
+        trial.set_user_attr("best_epoch", best + 1)
+        return float(scores[best])
+
+    return objective
+
+
+def _record_timing(trial: optuna.Trial, seconds: list[float]) -> None:
+    trial.set_user_attr("epochs", len(seconds))
+    if seconds:
+        # The median leaves out the first epoch's one-off graph tracing.
+        trial.set_user_attr("seconds_per_epoch", round(statistics.median(seconds), 4))

@@ -1,0 +1,227 @@
+"""``python -m hpo.run --study mlp``: search, store, retrain the winner, test it once.
+
+Everything a user can get wrong (study file, flags, data, storage URL) is checked before the
+first trial trains or anything is written to the storage; TensorFlow is imported only then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from hpo._cli import (
+    EXIT_OK,
+    Parser,
+    configure_logging,
+    positive_float,
+    positive_int,
+    run_cli,
+)
+from hpo.errors import HpoError
+from hpo.samplers import PRUNERS, SAMPLERS
+from hpo.spec import StudySpec, available_studies, load_spec
+from hpo.storage import DEFAULT_STORAGE, check_url, dashboard_command, mask
+
+logger = logging.getLogger("hpo")
+
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="hpo",
+        description="Search a Keras model's hyperparameters with Optuna, store every trial, "
+        "retrain the best configuration on train + validation and test it once on a held-out "
+        "test split.",
+    )
+    p.add_argument("--study", metavar="NAME",
+                   help="study to run: a name from studies/ (see --list) or a .toml path")
+    p.add_argument("--list", action="store_true", help="list the available studies and exit")
+    p.add_argument("--trials", type=positive_int, metavar="N",
+                   help="run until the study holds N finished trials (default: the study file's)")
+    p.add_argument("--epochs", type=positive_int, metavar="N",
+                   help="maximum epochs per trial (default: the study file's max_epochs)")
+    p.add_argument("--timeout", type=positive_float, metavar="S",
+                   help="stop starting new trials after S seconds of search")
+    p.add_argument("--storage", metavar="URL",
+                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE}); any SQLAlchemy URL, "
+                   "e.g. postgresql://user:pass@host/db, to share a study between workers")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding mnist.npz in Keras's layout (default: $HPO_DATA_DIR, "
+                   "else Keras downloads it)")
+    p.add_argument("--dataset", choices=("mnist", "digits"),
+                   help="data set instead of the study file's; digits (scikit-learn's 8x8) "
+                   "works offline; the study is stored as NAME-DATASET")
+    p.add_argument("--sampler", choices=tuple(SAMPLERS), help="Optuna sampler (default: the "
+                   "study file's)")
+    p.add_argument("--pruner", choices=tuple(PRUNERS), help="Optuna pruner (default: the "
+                   "study file's)")
+    p.add_argument("--seed", type=int, help="seed for the split, the sampler and each trial")
+    p.add_argument("--out", metavar="DIR",
+                   help="where best.json and model.keras go (default: runs/STUDY/)")
+    p.add_argument("--no-final", action="store_true",
+                   help="skip the final retrain and test")
+    p.add_argument("--debug", action="store_true",
+                   help="show tracebacks and Optuna's own log lines")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.list and not args.study:
+        parser.error("--study NAME is required (or --list to see the studies)")
+    configure_logging(args.debug)
+    return run_cli("hpo", lambda: _run(args), args.debug)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_studies()
+    base = load_spec(args.study)
+    spec = base.override(
+        trials=args.trials, max_epochs=args.epochs, timeout=args.timeout, seed=args.seed,
+        dataset=args.dataset, sampler=args.sampler, pruner=args.pruner,
+    )
+    # Trials on another data set are another study: never mix them into the file's one.
+    same_data = spec.data.dataset == base.data.dataset
+    study_name = spec.name if same_data else f"{spec.name}-{spec.data.dataset}"
+    url = check_url(args.storage or DEFAULT_STORAGE)
+    out_dir = Path(args.out) if args.out else Path("runs") / study_name
+
+    from hpo.data import load_dataset
+
+    data = load_dataset(spec.data, args.data_dir, seed=spec.seed)
+    search = data.search
+    print(f"study {study_name}: {spec.family} on {data.name} "
+          f"({len(search.y_train)} train / {len(search.y_val)} validation / "
+          f"{len(data.test)} test, sealed), storage {mask(url)}", flush=True)
+    print(f"watch it live: {dashboard_command(url)}", flush=True)
+
+    study = search_study(spec, study_name, url, data)
+    _print_summary(study)
+    if args.no_final:
+        print("--no-final: skipped the final retrain and test")
+        return EXIT_OK
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        raise HpoError(f"no trial of study '{study_name}' completed, so there is nothing to "
+                       f"retrain; see the failures above (or rerun with --debug)")
+
+    from hpo.final import retrain_and_test
+
+    result = retrain_and_test(spec, study, data, out_dir)
+    print(f"held-out test accuracy: {result['test_accuracy']:.4f} (loss "
+          f"{result['test_loss']:.4f}): trial {result['trial']} retrained on "
+          f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
+          f"{result['n_test']}")
+    print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
+    return EXIT_OK
+
+
+def search_study(spec: StudySpec, study_name: str, url: str, data) -> "optuna.Study":
+    """Create or resume the study and run it until it holds ``spec.budget.trials`` trials."""
+    import optuna
+
+    from hpo.objective import make_objective
+    from hpo.samplers import make_pruner, make_sampler
+    from hpo.space import grid_space, signature
+    from hpo.storage import open_study
+
+    identity = {"family": spec.family, "dataset": data.name,
+                "input_shape": list(data.search.input_shape),
+                "n_classes": data.search.n_classes, "space": signature(spec.space)}
+    study = open_study(url, study_name, "maximize", identity)
+    done = _count_finished(study)
+    remaining = spec.budget.trials - done
+    if remaining <= 0:
+        print(f"the study already holds {done} finished trials (asked for "
+              f"{spec.budget.trials}); nothing to search", flush=True)
+        return study
+    # A resumed study gets a fresh sampler seed, so it does not replay the first run's draws.
+    study.sampler = make_sampler(
+        spec.sampler.name, spec.sampler.options, seed=spec.seed + len(study.trials),
+        grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
+    )
+    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, spec.budget.max_epochs)
+    print(f"running {remaining} trials ({done} already stored), up to "
+          f"{spec.budget.max_epochs} epochs each, sampler {spec.sampler.name}, pruner "
+          f"{spec.pruner.name}", flush=True)
+    study.optimize(
+        make_objective(spec, data.search),
+        n_trials=remaining,
+        timeout=spec.budget.timeout,
+        # A bad trial (diverged, out of memory, an impossible config) fails alone.
+        catch=(Exception,),
+        callbacks=[_ProgressLine(spec.budget.trials, done)],
+        gc_after_trial=True,
+    )
+    return study
+
+
+class _ProgressLine:
+    """One log line per finished trial: state, value, best so far, count."""
+
+    def __init__(self, target: int, done: int) -> None:
+        self.target = target
+        self.count = done
+        self.start = time.monotonic()
+
+    def __call__(self, study, trial) -> None:
+        self.count += 1
+        attrs = trial.user_attrs
+        if trial.state.name == "COMPLETE":
+            what = f"val_accuracy {trial.value:.4f}"
+        elif trial.state.name == "PRUNED":
+            what = f"pruned after epoch {attrs.get('epochs', '?')}"
+        else:
+            reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
+            what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
+        try:
+            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+        except ValueError:
+            best = "no complete trial yet"
+        speed = attrs.get("seconds_per_epoch")
+        speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
+        logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,
+                    trial.number, what, speed, best, time.monotonic() - self.start)
+
+
+def _print_summary(study) -> None:
+    states = [t.state.name for t in study.trials]
+    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in FINISHED)
+    print(f"study {study.study_name}: {len(states)} trials ({counts})")
+    try:
+        best = study.best_trial
+    except ValueError:
+        return
+    params = " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+    print(f"best: trial {best.number}, validation accuracy {best.value:.4f}, "
+          f"{best.user_attrs.get('n_params', '?')} parameters\n  {params}")
+
+
+def _count_finished(study) -> int:
+    return sum(t.state.name in FINISHED for t in study.trials)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _list_studies() -> int:
+    studies = available_studies()
+    if not studies:
+        print("no studies found (looked in $HPO_STUDIES_DIR and ./studies)")
+    for name, path in studies.items():
+        try:
+            description = load_spec(str(path)).description
+        except HpoError as e:
+            description = f"(invalid: {e})"
+        print(f"{name:16} {description}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The search space: every hyperparameter hpo knows, and ``suggest(trial, space) -> params``.
+
+This module is the one place where hyperparameter names live. A study file picks a domain for
+some of them (a range, a list of choices or a pinned value); the others keep the default given
+here. ``suggest`` is define-by-run and conditional: SGD's momentum and nesterov are sampled only
+when the optimizer is SGD, Adam's betas only for the Adam family, one width per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+import optuna
+
+OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "adagrad", "adadelta")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "leaky_relu")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+)
+_SGD = frozenset({"sgd"})
+_ADAM_FAMILY = frozenset({"adam", "nadam"})
+
+Scalar = Union[bool, int, float, str]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """What one hyperparameter is: its type, its valid values and its default."""
+
+    kind: str  # "float", "int", "bool" or "choice"
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    open_minimum: bool = False  # the minimum itself is not allowed
+    open_maximum: bool = False
+    optimizers: frozenset[str] | None = None  # sampled only for these optimizers
+    per_layer: bool = False  # one parameter per hidden layer: units_1, units_2, ...
+
+    def expected(self) -> str:
+        """A short phrase for error messages: what a value of this dimension must be."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        noun = "an integer" if self.kind == "int" else "a number"
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"{'>' if self.open_minimum else '>='} {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"{'<' if self.open_maximum else '<='} {self.maximum:g}")
+        return noun + (" " + " and ".join(bounds) if bounds else "")
+
+    def check(self, value: Any) -> Scalar:
+        """Return ``value`` (ints widened to float for float dimensions) or raise ValueError."""
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ValueError(f"unknown value {value!r}; valid: {', '.join(self.choices)}")
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"got {value!r}; expected true or false")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"got {value!r}; expected {self.expected()}")
+        if self.kind == "int":
+            if not isinstance(value, int):
+                raise ValueError(f"got {value!r}; expected {self.expected()}")
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"got {value!r}; expected {self.expected()}")
+        too_low = self.minimum is not None and (
+            value < self.minimum or (self.open_minimum and value == self.minimum)
+        )
+        too_high = self.maximum is not None and (
+            value > self.maximum or (self.open_maximum and value == self.maximum)
+        )
+        if too_low or too_high:
+            raise ValueError(f"got {value!r}; expected {self.expected()}")
+        return value
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "optimizer": Dimension("choice", "adam", "the Keras optimizer", choices=OPTIMIZERS),
+    "learning_rate": Dimension(
+        "float", None, "initial learning rate (default: the optimizer's own)",
+        minimum=0.0, open_minimum=True,
+    ),
+    "decay": Dimension(
+        "float", 0.0, "inverse-time decay: lr / (1 + decay * step), Keras 2's decay=",
+        minimum=0.0,
+    ),
+    "momentum": Dimension(
+        "float", 0.0, "SGD momentum", minimum=0.0, maximum=1.0, open_maximum=True,
+        optimizers=_SGD,
+    ),
+    "nesterov": Dimension("bool", False, "SGD with Nesterov momentum", optimizers=_SGD),
+    "beta_1": Dimension(
+        "float", 0.9, "Adam/Nadam beta_1", minimum=0.0, maximum=1.0, open_maximum=True,
+        optimizers=_ADAM_FAMILY,
+    ),
+    "beta_2": Dimension(
+        "float", 0.999, "Adam/Nadam beta_2", minimum=0.0, maximum=1.0, open_maximum=True,
+        optimizers=_ADAM_FAMILY,
+    ),
+    "batch_size": Dimension("int", 128, "examples per gradient step", minimum=1),
+    "n_layers": Dimension("int", 2, "number of hidden layers", minimum=1, maximum=16),
+    "units": Dimension(
+        "int", 128, "width of each hidden layer (units_1, units_2, ...)", minimum=1,
+        per_layer=True,
+    ),
+    "activation": Dimension("choice", "relu", "hidden-layer activation", choices=ACTIVATIONS),
+    "initializer": Dimension(
+        "choice", "glorot_uniform", "kernel initializer", choices=INITIALIZERS
+    ),
+    "l1": Dimension("float", 0.0, "L1 penalty on weights", minimum=0.0),
+    "l2": Dimension("float", 0.0, "L2 penalty on weights", minimum=0.0),
+    "activity_l1": Dimension("float", 0.0, "L1 penalty on layer outputs", minimum=0.0),
+    "activity_l2": Dimension("float", 0.0, "L2 penalty on layer outputs", minimum=0.0),
+    "dropout": Dimension(
+        "float", 0.0, "dropout rate after each hidden layer", minimum=0.0, maximum=1.0,
+        open_maximum=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A dimension pinned to one value in the study file."""
+
+    value: Scalar
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
+        # Suggested as a one-choice categorical so that every trial stores its complete config.
+        return trial.suggest_categorical(name, [self.value])
+
+    def grid(self) -> list[Scalar]:
+        return [self.value]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical dimension: one of a list of values."""
+
+    values: tuple[Scalar, ...]
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Scalar:
+        return trial.suggest_categorical(name, list(self.values))
+
+    def grid(self) -> list[Scalar]:
+        return list(self.values)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric range, sampled uniformly or on a log scale, optionally on a step grid."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+    step: int | float | None = None
+    integer: bool = False
+
+    def suggest(self, trial: optuna.Trial, name: str) -> int | float:
+        if self.integer:
+            return trial.suggest_int(
+                name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def grid(self) -> list[int | float] | None:
+        """The grid points of a stepped range; None when the range is continuous."""
+        if self.integer and not self.log:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is not None and not self.log:
+            n = int(round((self.high - self.low) / self.step))
+            return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+        return None
+
+
+Domain = Union[Fixed, Choice, Range]
+
+
+def layer_param(i: int) -> str:
+    """The parameter name of hidden layer ``i``'s width (1-based)."""
+    return f"units_{i}"
+
+
+def suggest(trial: optuna.Trial, space: Mapping[str, Domain]) -> dict[str, Any]:
+    """Sample one configuration from ``space``; dimensions the space leaves out are not set.
+
+    Works with a real trial (the search) and with ``optuna.trial.FixedTrial`` (a rebuild).
+    """
+    params: dict[str, Any] = {}
+    if "optimizer" in space:
+        params["optimizer"] = space["optimizer"].suggest(trial, "optimizer")
+    optimizer = params.get("optimizer", DIMENSIONS["optimizer"].default)
+    for name, dim in DIMENSIONS.items():
+        if name == "optimizer" or dim.per_layer or name not in space:
+            continue
+        if dim.optimizers is not None and optimizer not in dim.optimizers:
+            continue
+        params[name] = space[name].suggest(trial, name)
+    if "units" in space:
+        for i in range(1, params.get("n_layers", DIMENSIONS["n_layers"].default) + 1):
+            params[layer_param(i)] = space["units"].suggest(trial, layer_param(i))
+    return params
+
+
+def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` completed with the defaults, as the model builder reads them.
+
+    Unknown names are rejected: a config that names a hyperparameter hpo does not know would
+    otherwise build a different model than the one it claims to describe.
+    """
+    known = set(DIMENSIONS) - {"units"}
+    n_layers = params.get("n_layers", DIMENSIONS["n_layers"].default)
+    layer_names = {layer_param(i) for i in range(1, int(n_layers) + 1)}
+    unknown = sorted(set(params) - known - layer_names)
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sorted(known))} and units_1..units_{n_layers}"
+        )
+    full = {name: dim.default for name, dim in DIMENSIONS.items() if not dim.per_layer}
+    full.update({k: v for k, v in params.items() if k in known})
+    full["units"] = [
+        params.get(layer_param(i), DIMENSIONS["units"].default) for i in range(1, n_layers + 1)
+    ]
+    return full
+
+
+def signature(space: Mapping[str, Domain]) -> dict[str, str]:
+    """A JSON-able fingerprint of ``space``: Optuna cannot resume a study whose choices changed."""
+    return {name: repr(domain) for name, domain in sorted(space.items())}
+
+
+def grid_space(space: Mapping[str, Domain]) -> dict[str, list[Scalar]]:
+    """The search space as Optuna's GridSampler wants it; ValueError names a continuous range."""
+    grid: dict[str, list[Scalar]] = {}
+    for name, domain in space.items():
+        values = domain.grid()
+        if values is None:
+            raise ValueError(
+                f"the grid sampler needs every dimension to be a list, a pinned value or a "
+                f"stepped range; '{name}' is a continuous range: list its values, e.g. "
+                f"{name} = [{domain.low}, {domain.high}]"
+            )
+        if name == "units":
+            n_max = max(_possible_values(space, "n_layers"))
+            for i in range(1, n_max + 1):
+                grid[layer_param(i)] = values
+        else:
+            grid[name] = values
+    return grid
+
+
+def _possible_values(space: Mapping[str, Domain], name: str) -> list[Scalar]:
+    domain = space.get(name)
+    if domain is None:
+        return [DIMENSIONS[name].default]
+    return domain.grid() or [domain.high]

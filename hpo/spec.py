@@ -1,0 +1,313 @@
+"""StudySpec: a study definition loaded from ``studies/NAME.toml`` and validated.
+
+A spec is frozen and valid by construction: every value is checked when the file is loaded
+(and again when the CLI overrides one), so a typo stops the run before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from hpo.errors import SpecError
+from hpo.samplers import check_pruner, check_sampler
+from hpo.space import DIMENSIONS, Choice, Domain, Fixed, Range
+
+DATASETS = ("mnist", "digits", "npz")
+FAMILIES = ("mlp",)
+_TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space"}
+_DATA_KEYS = {"dataset", "validation_size", "path"}
+_BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
+_RANGE_KEYS = {"low", "high", "log", "step"}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = "mnist"
+    # An int counts examples, a float in (0, 1) is a fraction; 1/6 of MNIST is 50k / 10k.
+    validation_size: int | float = 1 / 6
+    path: str | None = None  # the .npz file for dataset = "npz"
+
+
+@dataclass(frozen=True)
+class Budget:
+    trials: int = 20
+    max_epochs: int = 10
+    timeout: float | None = None  # seconds for this run's search; None: no limit
+    patience: int = 0  # early stopping on validation accuracy inside a trial; 0: off
+
+
+@dataclass(frozen=True)
+class Component:
+    """A sampler or pruner: its name and the options passed to its Optuna constructor."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    description: str
+    family: str
+    seed: int
+    data: DataSpec
+    budget: Budget
+    sampler: Component
+    pruner: Component
+    space: Mapping[str, Domain]
+    source: str  # the file it came from, for messages
+
+    def override(self, **changes: Any) -> StudySpec:
+        """A copy with CLI overrides applied and validated; None values are left alone.
+
+        Keys: trials, max_epochs, timeout, seed, dataset, sampler, pruner.
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        budget = dataclasses.replace(
+            self.budget,
+            **{k: changes[k] for k in ("trials", "max_epochs", "timeout") if k in changes},
+        )
+        _check_budget(budget, "command line")
+        spec = self
+        if "dataset" in changes:
+            spec = dataclasses.replace(
+                spec, data=_parse_data({"dataset": changes["dataset"]}, "--dataset")
+            )
+        if "sampler" in changes:
+            check_sampler(changes["sampler"], {}, "--sampler")
+            spec = dataclasses.replace(spec, sampler=Component(changes["sampler"]))
+        if "pruner" in changes:
+            check_pruner(changes["pruner"], {}, "--pruner")
+            spec = dataclasses.replace(spec, pruner=Component(changes["pruner"]))
+        if "seed" in changes:
+            spec = dataclasses.replace(spec, seed=changes["seed"])
+        spec = dataclasses.replace(spec, budget=budget)
+        _check_grid(spec)
+        return spec
+
+
+def studies_dirs() -> list[Path]:
+    """Where study names are looked up: $HPO_STUDIES_DIR, ./studies, then the bundled ones."""
+    dirs = []
+    if os.environ.get("HPO_STUDIES_DIR"):
+        dirs.append(Path(os.environ["HPO_STUDIES_DIR"]))
+    dirs.append(Path.cwd() / "studies")
+    dirs.append(Path(__file__).resolve().parent.parent / "studies")
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def available_studies() -> dict[str, Path]:
+    """Study name -> file, the first directory in ``studies_dirs()`` winning."""
+    found: dict[str, Path] = {}
+    for d in studies_dirs():
+        for path in sorted(d.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_study(name: str) -> Path:
+    """The file of study ``name`` (or ``name`` itself when it is a path to a .toml file)."""
+    if name.endswith(".toml"):
+        path = Path(name)
+        if not path.is_file():
+            raise SpecError(f"study file {name} does not exist; give a path to a .toml file")
+        return path
+    studies = available_studies()
+    if name not in studies:
+        known = ", ".join(studies) or "(none found)"
+        raise SpecError(
+            f"unknown study '{name}'; known studies: {known} "
+            f"(or pass a path to a .toml file; `--list` shows them)"
+        )
+    return studies[name]
+
+
+def load_spec(name: str) -> StudySpec:
+    """Load and validate a study by name (see ``available_studies``) or by .toml path."""
+    path = find_study(name)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path} is not valid TOML: {e}; fix the file's syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read study file {path}: {e}") from None
+    return parse_spec(raw, name=path.stem, source=str(path))
+
+
+def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> StudySpec:
+    """Build a validated StudySpec from the parsed TOML of a study file."""
+    _reject_unknown(raw, _TOP_KEYS, source)
+    family = raw.get("family", "mlp")
+    if family not in FAMILIES:
+        raise SpecError(f"{source}: family: unknown model family '{family}'; valid: "
+                        f"{', '.join(FAMILIES)}")
+    seed = raw.get("seed", 0)
+    if not _is_int(seed):
+        raise SpecError(f"{source}: seed: got {seed!r}; expected an integer")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(f"{source}: description: expected a string")
+
+    data = _parse_data(_table(raw, "data", source), f"{source} [data]")
+    budget_raw = _table(raw, "budget", source)
+    _reject_unknown(budget_raw, _BUDGET_KEYS, f"{source} [budget]")
+    budget = Budget(**budget_raw)
+    _check_budget(budget, f"{source} [budget]")
+
+    sampler = _parse_component(_table(raw, "sampler", source), "tpe", f"{source} [sampler]")
+    check_sampler(sampler.name, sampler.options, f"{source} [sampler]")
+    pruner = _parse_component(_table(raw, "pruner", source), "median", f"{source} [pruner]")
+    check_pruner(pruner.name, pruner.options, f"{source} [pruner]")
+
+    space_raw = _table(raw, "space", source)
+    space = {key: parse_domain(key, value, f"{source} [space]")
+             for key, value in space_raw.items()}
+    spec = StudySpec(
+        name=name,
+        description=description,
+        family=family,
+        seed=seed,
+        data=data,
+        budget=budget,
+        sampler=sampler,
+        pruner=pruner,
+        space=MappingProxyType(space),
+        source=source,
+    )
+    _check_grid(spec)
+    return spec
+
+
+def parse_domain(name: str, raw: Any, where: str) -> Domain:
+    """One ``[space]`` entry: a table {low, high, log, step}, a list of choices, or a pin."""
+    dim = DIMENSIONS.get(name)
+    if dim is None:
+        raise SpecError(f"{where}: unknown hyperparameter '{name}'; valid: "
+                        f"{', '.join(DIMENSIONS)}")
+    where = f"{where} {name}"
+    if isinstance(raw, dict):
+        return _parse_range(name, raw, where)
+    if isinstance(raw, list):
+        if not raw:
+            raise SpecError(f"{where}: the list of choices is empty; list at least one value")
+        values = tuple(_check_value(dim, v, where) for v in raw)
+        if len(set(values)) != len(values):
+            raise SpecError(f"{where}: the choices {list(raw)} repeat a value; list each once")
+        return Choice(values)
+    return Fixed(_check_value(dim, raw, where))
+
+
+def _parse_range(name: str, raw: dict[str, Any], where: str) -> Range:
+    dim = DIMENSIONS[name]
+    if dim.kind not in ("int", "float"):
+        raise SpecError(f"{where}: a {{low, high}} range is only for numbers; give a list of "
+                        f"choices instead ({dim.expected()})")
+    _reject_unknown(raw, _RANGE_KEYS, where)
+    missing = [k for k in ("low", "high") if k not in raw]
+    if missing:
+        raise SpecError(f"{where}: the range needs {' and '.join(missing)}; write "
+                        f"{name} = {{ low = ..., high = ... }}")
+    low = _check_value(dim, raw["low"], f"{where}.low")
+    high = _check_value(dim, raw["high"], f"{where}.high")
+    log = raw.get("log", False)
+    step = raw.get("step")
+    if not isinstance(log, bool):
+        raise SpecError(f"{where}.log: got {log!r}; expected true or false")
+    if low > high:
+        raise SpecError(f"{where}: low ({low}) > high ({high}); expected low <= high, swap them")
+    if log and low <= 0:
+        raise SpecError(f"{where}: a log range needs low > 0, got low = {low}; "
+                        f"raise low or set log = false")
+    if step is not None:
+        if log:
+            raise SpecError(f"{where}: log and step cannot both be set; drop one")
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or (
+            dim.kind == "int" and not isinstance(step, int)
+        ):
+            raise SpecError(f"{where}.step: got {step!r}; expected a positive "
+                            f"{'integer' if dim.kind == 'int' else 'number'}")
+    return Range(low=low, high=high, log=log, step=step, integer=dim.kind == "int")
+
+
+def _check_value(dim: Any, value: Any, where: str) -> Any:
+    try:
+        return dim.check(value)
+    except ValueError as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+def _parse_data(raw: Mapping[str, Any], where: str) -> DataSpec:
+    _reject_unknown(raw, _DATA_KEYS, where)
+    data = DataSpec(**raw)
+    if data.dataset not in DATASETS:
+        raise SpecError(f"{where}: unknown dataset '{data.dataset}'; valid: {', '.join(DATASETS)}")
+    if data.dataset == "npz" and not data.path:
+        raise SpecError(f"{where}: dataset 'npz' needs path = \"file.npz\" holding x_train, "
+                        f"y_train, x_test, y_test")
+    v = data.validation_size
+    valid = (_is_int(v) and v >= 1) or (isinstance(v, float) and 0 < v < 1)
+    if not valid:
+        raise SpecError(f"{where}: validation_size: got {v!r}; expected a number of examples "
+                        f"(an integer >= 1) or a fraction between 0 and 1")
+    return data
+
+
+def _check_budget(budget: Budget, where: str) -> None:
+    for key in ("trials", "max_epochs"):
+        value = getattr(budget, key)
+        if not _is_int(value) or value < 1:
+            raise SpecError(f"{where}: {key}: got {value!r}; expected an integer >= 1")
+    if not _is_int(budget.patience) or budget.patience < 0:
+        raise SpecError(f"{where}: patience: got {budget.patience!r}; expected an integer >= 0 "
+                        f"(0 turns early stopping off)")
+    t = budget.timeout
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t <= 0):
+        raise SpecError(f"{where}: timeout: got {t!r}; expected seconds > 0 (or leave it out)")
+
+
+def _check_grid(spec: StudySpec) -> None:
+    if spec.sampler.name != "grid":
+        return
+    from hpo.space import grid_space
+
+    try:
+        grid_space(spec.space)
+    except ValueError as e:
+        raise SpecError(f"{spec.source} [space]: {e}") from None
+
+
+def _parse_component(raw: Mapping[str, Any], default: str, where: str) -> Component:
+    options = dict(raw)
+    name = options.pop("name", default)
+    if not isinstance(name, str):
+        raise SpecError(f"{where}: name: got {name!r}; expected a string")
+    return Component(name=name, options=MappingProxyType(options))
+
+
+def _table(raw: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise SpecError(f"{source}: '{key}' must be a table ([{key}]), got {value!r}")
+    return value
+
+
+def _reject_unknown(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown key '{unknown[0]}'; valid keys: "
+                        f"{', '.join(sorted(allowed))}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
