@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_STUDY = """
+description = "tiny test study"
+family = "mlp"
+seed = 1
+
+[data]
+dataset = "digits"
+validation_size = 0.2
+
+[budget]
+trials = 3
+max_epochs = 2
+
+[sampler]
+name = "random"
+
+[pruner]
+name = "none"
+
+[space]
+optimizer = ["adam", "sgd"]
+learning_rate = { low = 0.001, high = 0.05, log = true }
+batch_size = 64
+n_layers = { low = 1, high = 2 }
+units = [8, 16]
+"""
+
+
+@pytest.fixture
+def study_file(tmp_path: Path) -> Path:
+    """A tiny study on scikit-learn's digits, written into tmp_path/studies/tiny.toml."""
+    path = tmp_path / "studies" / "tiny.toml"
+    path.parent.mkdir()
+    path.write_text(TINY_STUDY)
+    return path
+
+
+def run_hpo(args: list[str], cwd: Path, module: str = "hpo.run",
+            env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run an hpo command the way a user does: a new Python process in ``cwd``."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("HPO_DATA_DIR", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_mnist_like(path: Path, n_train: int = 60, n_test: int = 20, shape=(28, 28)) -> Path:
+    """A tiny .npz in Keras's mnist.npz layout."""
+    rng = np.random.default_rng(0)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        y_train=np.arange(n_train, dtype=np.uint8) % 10,
+        x_test=rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        y_test=np.arange(n_test, dtype=np.uint8) % 10,
+    )
+    return path

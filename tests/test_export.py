@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import yaml
+
+from hpo import run
+from hpo.errors import HpoError
+from hpo.export import load_config, main, model_from_config
+
+
+@pytest.fixture
+def stored_study(tmp_path, study_file, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--study", "tiny", "--trials", "4", "--no-final"]) == 0
+    return optuna.load_study(study_name="tiny", storage="sqlite:///hpo.db")
+
+
+def test_top_k_configs_rebuild_models_with_the_recorded_size(stored_study, tmp_path, capsys):
+    assert main(["--study", "tiny", "--top", "3", "--out", "cfg"]) == 0
+    files = sorted((tmp_path / "cfg").glob("*.json"))
+    assert len(files) == 3
+    complete = sorted((t for t in stored_study.trials if t.state.name == "COMPLETE"),
+                      key=lambda t: t.value, reverse=True)
+    configs = [json.loads(f.read_text()) for f in files]
+    assert [c["trial"] for c in sorted(configs, key=lambda c: c["rank"])] == [
+        t.number for t in complete[:3]]
+    for config in configs:
+        trial = stored_study.trials[config["trial"]]
+        model = model_from_config(tmp_path / "cfg" / f"top{config['rank']}-trial{trial.number}.json")
+        assert model.count_params() == trial.user_attrs["n_params"]
+
+
+def test_yaml_export_round_trips(stored_study, tmp_path):
+    assert main(["--study", "tiny", "--format", "yaml", "--out", "y"]) == 0
+    (path,) = (tmp_path / "y").glob("*.yaml")
+    config = yaml.safe_load(path.read_text())
+    assert config["params"] == stored_study.best_trial.params
+    assert load_config(path)["rank"] == 1
+
+
+def test_unknown_study_and_missing_storage_are_one_line_errors(stored_study, tmp_path, capsys):
+    assert main(["--study", "nope"]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+    assert main(["--study", "tiny", "--storage", "sqlite:///missing.db"]) == 2
+    assert "no SQLite file 'missing.db'" in capsys.readouterr().err
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_config_without_its_model_description_is_refused(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"params": {}}))
+    with pytest.raises(HpoError, match="lacks family, input_shape, n_classes"):
+        model_from_config(path)

@@ -1,0 +1,59 @@
+"""The final step: the test split is opened once, after the search, by the retrain alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import keras
+import numpy as np
+import optuna
+import pytest
+
+import hpo.data
+from hpo import run
+
+
+@pytest.fixture
+def ran_study(tmp_path, study_file, monkeypatch):
+    """Run the tiny study in-process and note when the test split was opened."""
+    monkeypatch.chdir(tmp_path)
+    opened = []
+    real_open = hpo.data.SealedSplit.open
+
+    def spy(self):
+        opened.append(datetime.now())
+        return real_open(self)
+
+    monkeypatch.setattr(hpo.data.SealedSplit, "open", spy)
+    assert run.main(["--study", "tiny", "--trials", "3", "--seed", "3"]) == 0
+    study = optuna.load_study(study_name="tiny", storage="sqlite:///hpo.db")
+    return study, opened, tmp_path / "runs" / "tiny"
+
+
+def test_test_split_is_opened_once_after_every_trial_finished(ran_study):
+    study, opened, _ = ran_study
+    assert len(opened) == 1
+    assert all(t.datetime_complete < opened[0] for t in study.trials)
+
+
+def test_best_json_describes_the_best_trial_and_its_test_score(ran_study):
+    study, _, out = ran_study
+    best = json.loads((out / "best.json").read_text())
+    assert best["trial"] == study.best_trial.number
+    assert best["params"] == study.best_trial.params
+    assert best["value"] == pytest.approx(study.best_value)
+    assert best["epochs"] == study.best_trial.user_attrs["best_epoch"]
+    assert best["n_params"] == study.best_trial.user_attrs["n_params"]
+    assert study.user_attrs["final"]["test_accuracy"] == pytest.approx(best["test_accuracy"])
+
+
+def test_saved_model_reproduces_the_reported_test_accuracy(ran_study):
+    _, _, out = ran_study
+    best = json.loads((out / "best.json").read_text())
+    model = keras.models.load_model(out / "model.keras")
+    data = hpo.data.load_dataset(hpo.spec.DataSpec("digits", validation_size=0.2), seed=3)
+    x, y = data.test.open()
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert accuracy == pytest.approx(best["test_accuracy"], abs=1e-6)
+    assert np.isfinite(loss)

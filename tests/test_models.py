@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from hpo.models import build_model
+from hpo.space import OPTIMIZERS
+
+
+def dense_params(widths, inputs=64, classes=10):
+    sizes = [inputs, *widths, classes]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def test_layer_widths_decide_the_parameter_count():
+    model = build_model({"n_layers": 3, "units_1": 32, "units_2": 16, "units_3": 8}, (8, 8, 1), 10)
+    assert model.count_params() == dense_params([32, 16, 8])
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_builds_and_trains_a_step(name):
+    model = build_model({"optimizer": name, "learning_rate": 0.01}, (8, 8, 1), 10)
+    assert type(model.optimizer).__name__.lower() == name
+    x = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
+    history = model.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_sgd_momentum_nesterov_and_adam_betas_reach_the_optimizer():
+    sgd = build_model({"optimizer": "sgd", "momentum": 0.8, "nesterov": True}, (4,), 2).optimizer
+    assert sgd.momentum == pytest.approx(0.8) and sgd.nesterov
+    adam = build_model({"optimizer": "adam", "beta_1": 0.85, "beta_2": 0.99}, (4,), 2).optimizer
+    assert adam.beta_1 == pytest.approx(0.85) and adam.beta_2 == pytest.approx(0.99)
+
+
+def test_decay_is_inverse_time_decay_of_the_learning_rate():
+    model = build_model({"optimizer": "sgd", "learning_rate": 0.1, "decay": 0.5}, (4,), 2)
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.InverseTimeDecay)
+    assert float(schedule(0)) == pytest.approx(0.1)
+    assert float(schedule(2)) == pytest.approx(0.1 / (1 + 0.5 * 2))
+
+
+def test_no_decay_keeps_a_constant_learning_rate():
+    model = build_model({"optimizer": "adam", "learning_rate": 0.003}, (4,), 2)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.003)
+
+
+def test_activation_initializer_regularizers_and_dropout_are_applied():
+    model = build_model({"n_layers": 2, "units_1": 8, "units_2": 8, "activation": "tanh",
+                         "initializer": "he_uniform", "l1": 1e-3, "l2": 1e-4,
+                         "activity_l2": 1e-5, "dropout": 0.3}, (4,), 3)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    hidden, out = dense[:-1], dense[-1]
+    assert all(layer.activation.__name__ == "tanh" for layer in hidden)
+    assert all(type(layer.kernel_initializer).__name__ == "HeUniform" for layer in hidden)
+    assert all(layer.kernel_regularizer.l1 == pytest.approx(1e-3) for layer in hidden)
+    assert all(layer.activity_regularizer.l2 == pytest.approx(1e-5) for layer in hidden)
+    assert out.kernel_regularizer is None and out.activation.__name__ == "softmax"
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == [0.3, 0.3]
+
+
+def test_same_params_and_seed_give_the_same_weights():
+    params = {"n_layers": 1, "units_1": 16, "initializer": "random_normal"}
+    keras.utils.set_random_seed(5)
+    a = build_model(params, (8,), 4).get_weights()
+    keras.utils.set_random_seed(5)
+    b = build_model(params, (8,), 4).get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_unknown_family_and_unknown_params_are_refused():
+    with pytest.raises(ValueError, match="unknown model family 'rnn'"):
+        build_model({}, (4,), 2, family="rnn")
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        build_model({"width": 3}, (4,), 2)

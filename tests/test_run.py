@@ -1,0 +1,151 @@
+"""The CLI as a user runs it: a new process, one-line errors, exit codes, resumable studies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import TINY_STUDY, run_hpo, write_mnist_like
+
+
+def assert_setup_error(result, *fragments, cwd=None):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpo: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    if cwd is not None:
+        assert not (cwd / "hpo.db").exists(), "nothing may be written to the storage"
+
+
+def study_with(tmp_path, old, new, name="bad"):
+    text = TINY_STUDY.replace(old, new)
+    assert text != TINY_STUDY
+    path = tmp_path / "studies" / f"{name}.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return name
+
+
+BAD_FILES = [
+    ("[budget]", "[budget]\ncolour = 'red'", ["unknown key 'colour'", "trials"]),
+    ("low = 0.001, high = 0.05", "low = 0.05, high = 0.001", ["low (0.05) > high (0.001)"]),
+    ("low = 0.001, high = 0.05", "low = -0.1, high = 0.05", ["learning_rate.low", "> 0"]),
+    ('["adam", "sgd"]', '["adam", "sgdd"]', ["'sgdd'", "valid: sgd, adam"]),
+    ("batch_size = 64", "batch_size = 64\nactivation = 'gelu'", ["'gelu'", "valid: relu"]),
+    ("batch_size = 64", "batch_size = 64\ninitializer = 'ones'", ["'ones'", "he_normal"]),
+    ('name = "random"', 'name = "bayes"', ["unknown sampler 'bayes'", "tpe, random"]),
+    ('name = "none"', 'name = "early"', ["unknown pruner 'early'", "median"]),
+    ("trials = 3", "trials = 0", ["trials: got 0", "integer >= 1"]),
+    ("max_epochs = 2", "max_epochs = 0", ["max_epochs: got 0", "integer >= 1"]),
+]
+
+
+@pytest.mark.parametrize("old, new, fragments", BAD_FILES)
+def test_bad_study_file_stops_before_training(tmp_path, old, new, fragments):
+    name = study_with(tmp_path, old, new)
+    result = run_hpo(["--study", name], tmp_path)
+    assert_setup_error(result, "bad.toml", *fragments, cwd=tmp_path)
+
+
+def test_unknown_study_lists_known_ones(tmp_path, study_file):
+    result = run_hpo(["--study", "nope"], tmp_path)
+    assert_setup_error(result, "unknown study 'nope'", "tiny", "mlp", cwd=tmp_path)
+
+
+def test_unreadable_toml(tmp_path, study_file):
+    study_file.write_text("[budget\ntrials = 3")
+    assert_setup_error(run_hpo(["--study", "tiny"], tmp_path), "not valid TOML", cwd=tmp_path)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--trials", "0"], ["--trials", "expected an integer >= 1, got '0'"]),
+    (["--epochs", "-1"], ["--epochs", "expected an integer >= 1"]),
+    (["--sampler", "bayes"], ["--sampler", "invalid choice: 'bayes'", "tpe"]),
+    (["--pruner", "asha"], ["--pruner", "invalid choice: 'asha'", "hyperband"]),
+    (["--storage", "not a url"], ["malformed storage URL", "sqlite:///hpo.db"]),
+    (["--storage", "oracle9://x/y"], ["unknown database 'oracle9'"]),
+])
+def test_bad_flags_stop_before_training(tmp_path, study_file, args, fragments):
+    result = run_hpo(["--study", "tiny", *args], tmp_path)
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    for fragment in fragments:
+        assert fragment in line
+    assert not (tmp_path / "hpo.db").exists()
+
+
+def mnist_study(tmp_path):
+    return study_with(tmp_path, 'dataset = "digits"\nvalidation_size = 0.2',
+                      'dataset = "mnist"\nvalidation_size = 10', name="mn")
+
+
+def test_missing_data_file_says_how_to_get_it(tmp_path):
+    name = mnist_study(tmp_path)
+    (tmp_path / "empty").mkdir()
+    result = run_hpo(["--study", name, "--data-dir", "empty"], tmp_path)
+    assert_setup_error(result, "no mnist.npz in data dir empty", "--dataset digits", cwd=tmp_path)
+
+
+def test_corrupt_data_file(tmp_path):
+    name = mnist_study(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "mnist.npz").write_bytes(b"\x00" * 100)
+    result = run_hpo(["--study", name, "--data-dir", "d"], tmp_path)
+    assert_setup_error(result, "not a readable .npz", cwd=tmp_path)
+
+
+def test_data_file_with_wrong_shapes(tmp_path):
+    name = mnist_study(tmp_path)
+    (tmp_path / "d").mkdir()
+    write_mnist_like(tmp_path / "d" / "mnist.npz", shape=(14, 14))
+    result = run_hpo(["--study", name, "--data-dir", "d"], tmp_path)
+    assert_setup_error(result, "x_train has shape (60, 14, 14)", "(N, 28, 28)", cwd=tmp_path)
+
+
+def test_debug_shows_the_traceback(tmp_path, study_file):
+    result = run_hpo(["--study", "nope", "--debug"], tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_list_shows_studies_with_descriptions(tmp_path, study_file):
+    result = run_hpo(["--list"], tmp_path)
+    assert result.returncode == 0
+    assert "tiny tiny test study" in " ".join(result.stdout.split())
+    assert "mlp" in result.stdout
+
+
+def test_help_explains_every_flag(tmp_path):
+    result = run_hpo(["--help"], tmp_path)
+    for flag in ("--study", "--trials", "--timeout", "--storage", "--data-dir", "--dataset",
+                 "--sampler", "--pruner", "--seed", "--out", "--no-final", "--list", "--debug"):
+        assert flag in result.stdout
+
+
+@pytest.mark.slow
+def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, study_file):
+    first = run_hpo(["--study", "tiny", "--trials", "3"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "optuna-dashboard sqlite:///hpo.db" in first.stdout
+    assert "held-out test accuracy:" in first.stdout
+    best = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text())
+    for key in ("study", "params", "value", "test_accuracy", "test_loss", "n_params", "epochs"):
+        assert key in best
+    assert best["study"] == "tiny" and 0.0 <= best["test_accuracy"] <= 1.0
+    assert (tmp_path / "runs" / "tiny" / "model.keras").stat().st_size > 0
+
+    again = run_hpo(["--study", "tiny", "--trials", "5", "--no-final"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "running 2 trials (3 already stored)" in again.stdout
+    assert "study tiny: 5 trials" in again.stdout
+    assert "skipped the final retrain" in again.stdout
+
+    import optuna
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'hpo.db'}")
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    # The resumed sampler does not replay the first run's draws.
+    assert study.trials[3].params != study.trials[0].params

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hpo.errors import SpecError
+from hpo.space import Choice, Fixed, Range
+from hpo.spec import available_studies, load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec_from(text: str, tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return load_spec(str(path))
+
+
+def test_bundled_mlp_study_loads_with_its_ranges():
+    spec = load_spec(str(ROOT / "studies" / "mlp.toml"))
+    assert spec.name == "mlp" and spec.family == "mlp" and spec.data.dataset == "mnist"
+    assert spec.budget.trials >= 1 and spec.budget.max_epochs >= 1
+    lr = spec.space["learning_rate"]
+    assert isinstance(lr, Range) and lr.log and 0 < lr.low < lr.high
+    assert set(spec.space["optimizer"].values) == {
+        "sgd", "adam", "nadam", "rmsprop", "adagrad", "adadelta"}
+
+
+def test_bundled_studies_are_listed_by_name(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert "mlp" in available_studies()
+
+
+def test_pinned_list_and_range_domains(tmp_path):
+    spec = spec_from("""
+[space]
+optimizer = "sgd"
+batch_size = [32, 64]
+dropout = { low = 0, high = 0.5, step = 0.1 }
+units = { low = 8, high = 64, log = true }
+""", tmp_path)
+    assert spec.space["optimizer"] == Fixed("sgd")
+    assert spec.space["batch_size"] == Choice((32, 64))
+    dropout = spec.space["dropout"]
+    assert isinstance(dropout.low, float) and dropout.step == 0.1 and not dropout.integer
+    assert spec.space["units"].integer and spec.space["units"].log
+
+
+def test_spec_is_frozen(tmp_path):
+    spec = spec_from("", tmp_path)
+    with pytest.raises(AttributeError):
+        spec.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("colour = 1", ["unknown key 'colour'", "valid keys", "budget"]),
+    ("[budget]\ntrails = 3", ["[budget]", "unknown key 'trails'", "trials"]),
+    ("[data]\ndataset = 'cifar'", ["unknown dataset 'cifar'", "mnist, digits"]),
+    ("[space]\nlearning_rate = { low = 0.1, high = 0.01, log = true }",
+     ["learning_rate", "low (0.1) > high (0.01)", "swap"]),
+    ("[space]\nlearning_rate = { low = 0.0, high = 0.1, log = true }",
+     ["learning_rate", "got 0.0", "> 0"]),
+    ("[space]\nl2 = { low = 0.0, high = 0.1, log = true }", ["l2", "log range needs low > 0"]),
+    ("[space]\nunits = { low = 8, high = 64, scale = 2 }", ["units", "unknown key 'scale'"]),
+    ("[space]\noptimizer = ['adam', 'adamm']",
+     ["optimizer", "'adamm'", "sgd, adam, nadam, rmsprop, adagrad, adadelta"]),
+    ("[space]\nactivation = 'swish'", ["activation", "'swish'", "relu, tanh"]),
+    ("[space]\ninitializer = ['zeros']", ["initializer", "'zeros'", "he_normal"]),
+    ("[space]\nwidth = 3", ["unknown hyperparameter 'width'", "units"]),
+    ("[space]\nbatch_size = [32, '64']", ["batch_size", "expected an integer"]),
+    ("[space]\ndropout = 1.5", ["dropout", "expected a number >= 0 and < 1"]),
+    ("[sampler]\nname = 'bayes'", ["unknown sampler 'bayes'", "tpe, random, grid"]),
+    ("[sampler]\nname = 'tpe'\nn_startup = 3", ["unknown option 'n_startup'", "n_startup_trials"]),
+    ("[pruner]\nname = 'asha'", ["unknown pruner 'asha'", "median", "hyperband", "none"]),
+    ("[budget]\ntrials = 0", ["trials", "got 0", "integer >= 1"]),
+    ("[budget]\nmax_epochs = 0", ["max_epochs", "got 0", "integer >= 1"]),
+    ("[sampler]\nname = 'grid'\n[space]\nlearning_rate = { low = 0.01, high = 0.1 }",
+     ["grid sampler", "'learning_rate' is a continuous range"]),
+])
+def test_bad_study_files_name_the_field_and_the_fix(tmp_path, text, fragments):
+    with pytest.raises(SpecError) as info:
+        spec_from(text, tmp_path)
+    message = str(info.value)
+    assert "s.toml" in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_invalid_toml_is_a_spec_error(tmp_path):
+    with pytest.raises(SpecError, match="not valid TOML"):
+        spec_from("[space\noptimizer = 'adam'", tmp_path)
+
+
+def test_unknown_study_lists_the_known_ones(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SpecError, match=r"unknown study 'nope'; known studies: .*mlp"):
+        load_spec("nope")
+
+
+def test_override_applies_and_validates(tmp_path):
+    spec = spec_from("[budget]\ntrials = 5", tmp_path)
+    changed = spec.override(trials=9, max_epochs=2, sampler="random", pruner="hyperband",
+                            dataset="digits", seed=7, timeout=None)
+    assert (changed.budget.trials, changed.budget.max_epochs) == (9, 2)
+    assert (changed.sampler.name, changed.pruner.name, changed.data.dataset, changed.seed) == (
+        "random", "hyperband", "digits", 7)
+    assert spec.budget.trials == 5  # the original is untouched
+    with pytest.raises(SpecError, match="trials"):
+        spec.override(trials=0)
+
+
+def test_missing_sampler_extra_says_how_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "cmaes" else real(name, *a))
+    with pytest.raises(SpecError, match=r"needs the 'cmaes' package.*pip install 'hpo\[cmaes\]'"):
+        parse_spec({"sampler": {"name": "cmaes"}}, name="x")
