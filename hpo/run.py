@@ -11,6 +11,9 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
 
 from hpo._cli import (
     EXIT_OK,
@@ -24,6 +27,9 @@ from hpo.errors import HpoError
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.spec import StudySpec, available_studies, load_spec
 from hpo.storage import DEFAULT_STORAGE, check_url, dashboard_command, mask
+
+if TYPE_CHECKING:  # imported at run time only once the inputs are checked: it loads Keras
+    from hpo.data import Dataset
 
 logger = logging.getLogger("hpo")
 
@@ -121,9 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def search_study(spec: StudySpec, study_name: str, url: str, data) -> "optuna.Study":
+def search_study(spec: StudySpec, study_name: str, url: str, data: Dataset) -> optuna.Study:
     """Create or resume the study and run it until it holds ``spec.budget.trials`` trials."""
-    import optuna
 
     from hpo.objective import make_objective
     from hpo.samplers import make_pruner, make_sampler

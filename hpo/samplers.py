@@ -65,7 +65,9 @@ def make_sampler(
     return factory(seed=seed, **kwargs)
 
 
-def make_pruner(name: str, options: Mapping[str, Any], max_epochs: int) -> optuna.pruners.BasePruner:
+def make_pruner(
+    name: str, options: Mapping[str, Any], max_epochs: int
+) -> optuna.pruners.BasePruner:
     kwargs = dict(options)
     if name in ("hyperband",) and "max_resource" not in kwargs:
         # Steps are epochs: let Hyperband plan its brackets over the real epoch budget.

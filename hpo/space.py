@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import optuna
 
@@ -29,7 +29,7 @@ INITIALIZERS = (
 _SGD = frozenset({"sgd"})
 _ADAM_FAMILY = frozenset({"adam", "nadam"})
 
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class Range:
         return None
 
 
-Domain = Union[Fixed, Choice, Range]
+Domain = Fixed | Choice | Range
 
 
 def layer_param(i: int) -> str:

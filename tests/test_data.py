@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import write_mnist_like
 
 from hpo.data import load_dataset, load_npz
 from hpo.errors import DataError
 from hpo.spec import DataSpec
-
-from conftest import write_mnist_like
 
 
 def test_digits_loads_offline_with_three_disjoint_splits():
@@ -69,7 +68,8 @@ def test_pickled_arrays_are_refused(tmp_path):
 
 def test_wrong_mnist_shapes_are_named(tmp_path):
     write_mnist_like(tmp_path / "mnist.npz", shape=(32, 32))
-    with pytest.raises(DataError, match=r"x_train has shape \(60, 32, 32\); expected \(N, 28, 28\)"):
+    expected = r"x_train has shape \(60, 32, 32\); expected \(N, 28, 28\)"
+    with pytest.raises(DataError, match=expected):
         load_dataset(DataSpec("mnist"), tmp_path)
 
 

@@ -29,7 +29,8 @@ def test_top_k_configs_rebuild_models_with_the_recorded_size(stored_study, tmp_p
         t.number for t in complete[:3]]
     for config in configs:
         trial = stored_study.trials[config["trial"]]
-        model = model_from_config(tmp_path / "cfg" / f"top{config['rank']}-trial{trial.number}.json")
+        path = tmp_path / "cfg" / f"top{config['rank']}-trial{trial.number}.json"
+        model = model_from_config(path)
         assert model.count_params() == trial.user_attrs["n_params"]
 
 

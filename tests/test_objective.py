@@ -4,12 +4,11 @@ import dataclasses
 
 import optuna
 import pytest
+from conftest import TINY_STUDY
 
 from hpo.data import SearchData, load_dataset
 from hpo.objective import make_objective
 from hpo.spec import DataSpec, parse_spec
-
-from conftest import TINY_STUDY
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import TINY_STUDY, run_hpo, write_mnist_like
 
 

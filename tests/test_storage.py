@@ -34,7 +34,8 @@ def test_resuming_a_study_made_on_other_data_is_refused(tmp_path):
     identity = {"dataset": "digits", "space": {"units": "Choice(8, 16)", "dropout": "0.1"}}
     open_study(url, "s", "maximize", identity)
     assert open_study(url, "s", "maximize", identity).user_attrs["dataset"] == "digits"
-    with pytest.raises(StorageError, match="dataset = 'digits', but this run has dataset = 'mnist'"):
+    expected = "dataset = 'digits', but this run has dataset = 'mnist'"
+    with pytest.raises(StorageError, match=expected):
         open_study(url, "s", "maximize", {**identity, "dataset": "mnist"})
     changed = {**identity, "space": {"units": "Choice(8, 32)", "dropout": "0.1"}}
     with pytest.raises(StorageError, match=r"different \[space\] \(changed: units\).*delete-study"):
