@@ -41,11 +41,12 @@ def positive_float(text: str) -> float:
     return value
 
 
-def configure_logging(debug: bool) -> None:
+def configure_logging(debug: bool, prefix: str = "") -> None:
     """The CLI's logging: hpo's progress lines on stderr; Optuna's own lines only with --debug."""
+    name = "%(name)s " if debug else ""
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(message)s" if not debug else "%(asctime)s %(name)s %(message)s",
+        format=f"%(asctime)s {prefix}{name}%(message)s",
         datefmt="%H:%M:%S",
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if debug else "3")
@@ -54,6 +55,14 @@ def configure_logging(debug: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_drop_interrupt_tracebacks)
+
+
+def _drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:
+    # Optuna logs a trial stopped by Ctrl-C with its traceback; the CLI says it in one line.
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 def run_cli(prog: str, body: Callable[[], int], debug: bool) -> int:

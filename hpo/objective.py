@@ -21,6 +21,7 @@ from hpo.data import SearchData
 from hpo.models import build_model
 from hpo.space import suggest
 from hpo.spec import StudySpec
+from hpo.storage import INTERRUPTED
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,11 @@ def make_objective(
             return math.nan
         except optuna.TrialPruned as e:
             trial.set_user_attr("pruned_reason", str(e))
+            raise
+        except KeyboardInterrupt:
+            # Optuna records the trial as failed; this marks it as not counting towards the
+            # requested number of trials, so a rerun runs it again.
+            trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
         finally:
             _record_timing(trial, recorder.seconds)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
 
 from hpo._cli import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     Parser,
     configure_logging,
@@ -26,10 +30,10 @@ from hpo._cli import (
 from hpo.errors import HpoError
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.spec import StudySpec, available_studies, load_spec
-from hpo.storage import DEFAULT_STORAGE, check_url, dashboard_command, mask
+from hpo.storage import DEFAULT_STORAGE, check_url, count_finished, dashboard_command, mask
 
 if TYPE_CHECKING:  # imported at run time only once the inputs are checked: it loads Keras
-    from hpo.data import Dataset
+    from hpo.data import Dataset, SearchData
 
 logger = logging.getLogger("hpo")
 
@@ -68,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the split, the sampler and each trial")
     p.add_argument("--out", metavar="DIR",
                    help="where best.json and model.keras go (default: runs/STUDY/)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="worker processes sharing the study, the CPU cores split between them "
+                   "(default: 1); start the same command on other machines with a shared "
+                   "--storage to scale out")
     p.add_argument("--no-final", action="store_true",
                    help="skip the final retrain and test")
     p.add_argument("--debug", action="store_true",
@@ -81,12 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.list and not args.study:
         parser.error("--study NAME is required (or --list to see the studies)")
     configure_logging(args.debug)
+    # `kill PID` stops as cleanly as Ctrl-C: running trials are recorded, not left RUNNING.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return run_cli("hpo", lambda: _run(args), args.debug)
 
 
-def _run(args: argparse.Namespace) -> int:
-    if args.list:
-        return _list_studies()
+@dataclass(frozen=True)
+class RunSetup:
+    """What one run resolved from its flags and study file, all checked, nothing loaded."""
+
+    spec: StudySpec
+    study_name: str
+    url: str
+    out_dir: Path
+
+
+def resolve(args: argparse.Namespace) -> RunSetup:
+    """Flags over the study file over defaults; raises HpoError before anything is written."""
     base = load_spec(args.study)
     spec = base.override(
         trials=args.trials, max_epochs=args.epochs, timeout=args.timeout, seed=args.seed,
@@ -97,28 +116,72 @@ def _run(args: argparse.Namespace) -> int:
     study_name = spec.name if same_data else f"{spec.name}-{spec.data.dataset}"
     url = check_url(args.storage or DEFAULT_STORAGE)
     out_dir = Path(args.out) if args.out else Path("runs") / study_name
+    return RunSetup(spec, study_name, url, out_dir)
 
+
+def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]:
+    """Resolve the flags, load the data once, then create or resume the study."""
     from hpo.data import load_dataset
+    from hpo.space import signature
+    from hpo.storage import open_study
 
+    setup = resolve(args)
+    spec = setup.spec
     data = load_dataset(spec.data, args.data_dir, seed=spec.seed)
-    search = data.search
-    print(f"study {study_name}: {spec.family} on {data.name} "
-          f"({len(search.y_train)} train / {len(search.y_val)} validation / "
-          f"{len(data.test)} test, sealed), storage {mask(url)}", flush=True)
-    print(f"watch it live: {dashboard_command(url)}", flush=True)
+    identity = {"family": spec.family, "dataset": data.name,
+                "input_shape": list(data.search.input_shape),
+                "n_classes": data.search.n_classes, "space": signature(spec.space)}
+    study = open_study(setup.url, setup.study_name, "maximize", identity)
+    return setup, data, study
 
-    study = search_study(spec, study_name, url, data)
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_studies()
+    setup, data, study = open_run(args)
+    spec, search = setup.spec, data.search
+    print(f"study {setup.study_name}: {spec.family} on {data.name} "
+          f"({len(search.y_train)} train / {len(search.y_val)} validation / "
+          f"{len(data.test)} test, sealed), storage {mask(setup.url)}", flush=True)
+    print(f"watch it live: {dashboard_command(setup.url)}", flush=True)
+
+    done = count_finished(study)
+    remaining = spec.budget.trials - done
+    if remaining <= 0:
+        print(f"the study already holds {done} finished trials (asked for "
+              f"{spec.budget.trials}); nothing to search", flush=True)
+    else:
+        workers = min(args.workers, remaining)
+        print(f"running {remaining} trials ({done} already stored) on {workers} worker"
+              f"{'s' if workers > 1 else ''}, up to {spec.budget.max_epochs} epochs each, "
+              f"sampler {spec.sampler.name}, pruner {spec.pruner.name}", flush=True)
+        progress = _ProgressLine(spec.budget.trials, done)
+        try:
+            if workers > 1:
+                from hpo.workers import Supervisor
+
+                Supervisor(args, study, spec.budget.trials, workers, progress).run()
+            else:
+                run_trials(spec, study, search, remaining, callbacks=[progress])
+        except KeyboardInterrupt:
+            _print_summary(study)
+            print("interrupted: every finished trial is stored and the running ones are "
+                  "recorded as failed; the final step was skipped. Rerun the same command "
+                  "to resume.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+
     _print_summary(study)
     if args.no_final:
         print("--no-final: skipped the final retrain and test")
         return EXIT_OK
     if not any(t.state.name == "COMPLETE" for t in study.trials):
-        raise HpoError(f"no trial of study '{study_name}' completed, so there is nothing to "
-                       f"retrain; see the failures above (or rerun with --debug)")
+        raise HpoError(f"no trial of study '{setup.study_name}' completed, so there is "
+                       f"nothing to retrain; see the failures above (or rerun with --debug)")
 
     from hpo.final import retrain_and_test
 
-    result = retrain_and_test(spec, study, data, out_dir)
+    result = retrain_and_test(spec, study, data, setup.out_dir)
+    out_dir = setup.out_dir
     print(f"held-out test accuracy: {result['test_accuracy']:.4f} (loss "
           f"{result['test_loss']:.4f}): trial {result['trial']} retrained on "
           f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
@@ -127,43 +190,41 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def search_study(spec: StudySpec, study_name: str, url: str, data: Dataset) -> optuna.Study:
-    """Create or resume the study and run it until it holds ``spec.budget.trials`` trials."""
-
+def run_trials(
+    spec: StudySpec,
+    study: optuna.Study,
+    search: SearchData,
+    n_trials: int,
+    worker: int = 0,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+) -> None:
+    """Run ``n_trials`` trials of ``spec`` in this process (one worker's share)."""
     from hpo.objective import make_objective
     from hpo.samplers import make_pruner, make_sampler
-    from hpo.space import grid_space, signature
-    from hpo.storage import open_study
+    from hpo.space import grid_space
 
-    identity = {"family": spec.family, "dataset": data.name,
-                "input_shape": list(data.search.input_shape),
-                "n_classes": data.search.n_classes, "space": signature(spec.space)}
-    study = open_study(url, study_name, "maximize", identity)
-    done = _count_finished(study)
-    remaining = spec.budget.trials - done
-    if remaining <= 0:
-        print(f"the study already holds {done} finished trials (asked for "
-              f"{spec.budget.trials}); nothing to search", flush=True)
-        return study
-    # A resumed study gets a fresh sampler seed, so it does not replay the first run's draws.
+    # Each worker, and each resumed run, gets its own sampler seed: no replayed draws.
     study.sampler = make_sampler(
-        spec.sampler.name, spec.sampler.options, seed=spec.seed + len(study.trials),
+        spec.sampler.name, spec.sampler.options,
+        seed=spec.seed + 1000 * worker + len(study.trials),
         grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
     )
     study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, spec.budget.max_epochs)
-    print(f"running {remaining} trials ({done} already stored), up to "
-          f"{spec.budget.max_epochs} epochs each, sampler {spec.sampler.name}, pruner "
-          f"{spec.pruner.name}", flush=True)
+    objective = make_objective(spec, search)
+
+    def tagged(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
+        return objective(trial)
+
     study.optimize(
-        make_objective(spec, data.search),
-        n_trials=remaining,
+        tagged,
+        n_trials=n_trials,
         timeout=spec.budget.timeout,
         # A bad trial (diverged, out of memory, an impossible config) fails alone.
         catch=(Exception,),
-        callbacks=[_ProgressLine(spec.budget.trials, done)],
+        callbacks=list(callbacks),
         gc_after_trial=True,
     )
-    return study
 
 
 class _ProgressLine:
@@ -205,10 +266,6 @@ def _print_summary(study) -> None:
     params = " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
     print(f"best: trial {best.number}, validation accuracy {best.value:.4f}, "
           f"{best.user_attrs.get('n_params', '?')} parameters\n  {params}")
-
-
-def _count_finished(study) -> int:
-    return sum(t.state.name in FINISHED for t in study.trials)
 
 
 def _fmt(value) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import optuna
 import sqlalchemy.exc
@@ -11,6 +12,9 @@ from sqlalchemy.engine import make_url
 from hpo.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
+GRACE_FACTOR = 4  # heartbeats a running trial may miss before it is taken for dead
+MAX_RETRY = 2  # a trial whose worker died is re-run at most this many times
+INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
 
 
 def check_url(url: str) -> str:
@@ -26,7 +30,7 @@ def check_url(url: str) -> str:
             f"{DEFAULT_STORAGE} or postgresql://user:password@host/db"
         ) from None
     try:
-        parsed.get_dialect()
+        parsed.get_dialect().import_dbapi()
     except sqlalchemy.exc.NoSuchModuleError:
         raise StorageError(
             f"storage URL {mask(url)!r} names an unknown database '{parsed.drivername}'; "
@@ -61,14 +65,93 @@ def mask(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def heartbeat_seconds() -> int:
+    """How often a running trial tells the storage it is alive ($HPO_HEARTBEAT, default 5 s).
+
+    A trial silent for GRACE_FACTOR heartbeats is taken for dead: failed, then re-queued.
+    """
+    value = os.environ.get("HPO_HEARTBEAT", "5")
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise StorageError(f"HPO_HEARTBEAT={value!r}: expected whole seconds >= 1")
+    return seconds
+
+
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage that survives crashes and several writers.
+
+    Heartbeats mark trials of dead workers as failed, and the retry callback re-queues them with
+    the same params. SQLite waits for a lock instead of failing ("database is locked") and runs
+    in WAL mode, so readers (the dashboard, other workers) do not block the writer.
+    """
+    interval = heartbeat_seconds()
+    sqlite = make_url(url).drivername.startswith("sqlite")
+    engine_kwargs = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats are "experimental" since Optuna 2.9; they are what makes crashes safe.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=interval,
+                grace_period=GRACE_FACTOR * interval,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY),
+            )
+        if sqlite:
+            # On the DBAPI connection: SQLAlchemy's would wrap it in a transaction, in which
+            # SQLite silently keeps its journal mode. WAL then sticks to the file.
+            connection = storage.engine.raw_connection()
+            try:
+                connection.cursor().execute("PRAGMA journal_mode=WAL")
+            finally:
+                connection.close()
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
+        raise StorageError(f"cannot open storage {mask(url)!r}: {_without_secrets(e, url)}") \
+            from None
+    return storage
+
+
+def _without_secrets(error: Exception, url: str) -> str:
+    password = make_url(url).password
+    text = str(error).splitlines()[0]
+    return text.replace(password, "***") if password else text
+
+
+def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that were re-queued (their re-run stands in for them)."""
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return {n for t in trials for n in retry(t)}
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that count towards the requested number: complete, pruned or genuinely failed.
+
+    Not counted: failed trials that were re-queued, and trials stopped by Ctrl-C.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(
+        t.state.name in ("COMPLETE", "PRUNED", "FAIL")
+        and t.number not in retried
+        and t.user_attrs.get("fail_reason") != INTERRUPTED
+        for t in trials
+    )
+
+
 def open_study(
     url: str, study_name: str, direction: str, identity: dict[str, object]
 ) -> optuna.Study:
     """Create the study or resume it, refusing one whose trials trained on something else."""
-    try:
-        storage = optuna.storages.RDBStorage(url)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
-        raise StorageError(f"cannot open storage {mask(url)!r}: {e}") from None
+    storage = open_storage(url)
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True
     )

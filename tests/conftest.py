@@ -69,3 +69,24 @@ def write_mnist_like(path: Path, n_train: int = 60, n_test: int = 20, shape=(28,
         y_test=np.arange(n_test, dtype=np.uint8) % 10,
     )
     return path
+
+
+def start_hpo(args: list[str], cwd: Path, env: dict[str, str] | None = None):
+    """Start ``python -m hpo.run`` in the background; its output goes to cwd/out.log, err.log."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    out, err = open(cwd / "out.log", "w"), open(cwd / "err.log", "w")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "hpo.run", *args], cwd=cwd, env=full_env,
+                            stdout=out, stderr=err)
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
+    """Poll ``condition()`` until it returns something truthy; fail the test after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")

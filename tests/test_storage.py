@@ -40,3 +40,38 @@ def test_resuming_a_study_made_on_other_data_is_refused(tmp_path):
     changed = {**identity, "space": {"units": "Choice(8, 32)", "dropout": "0.1"}}
     with pytest.raises(StorageError, match=r"different \[space\] \(changed: units\).*delete-study"):
         open_study(url, "s", "maximize", changed)
+
+
+def test_count_finished_leaves_out_requeued_and_interrupted_trials(tmp_path):
+    from optuna.trial import TrialState, create_trial
+
+    from hpo.storage import INTERRUPTED, count_finished
+
+    study = open_study(f"sqlite:///{tmp_path / 'c.db'}", "c", "maximize", {})
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
+    study.add_trial(create_trial(state=TrialState.PRUNED))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "diverged"}))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": INTERRUPTED}))
+    study.add_trial(create_trial(state=TrialState.FAIL))  # a dead worker's trial ...
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.6,  # ... and its re-run
+                                 system_attrs={"failed_trial": 4, "retry_history": [4]}))
+    assert count_finished(study) == 4
+
+
+def test_sqlite_storage_runs_in_wal_mode_with_a_lock_timeout(tmp_path):
+    import sqlite3
+
+    from hpo.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'w.db'}")
+    with sqlite3.connect(tmp_path / "w.db") as connection:  # a new reader sees the file's mode
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert storage.heartbeat_interval >= 1 and storage.grace_period > storage.heartbeat_interval
+
+
+def test_connection_errors_do_not_show_the_password():
+    from hpo.storage import open_storage
+
+    with pytest.raises(StorageError) as info:
+        open_storage("postgresql://ann:topsecret@127.0.0.1:1/db")  # nothing listens on port 1
+    assert "topsecret" not in str(info.value) and "ann:***@" in str(info.value)

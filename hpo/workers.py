@@ -1,0 +1,163 @@
+"""``--workers N``: N processes on one study, supervised, with the machine's cores split.
+
+Processes, not threads: TensorFlow and the GIL. Each worker loads the data itself, opens the
+shared storage and runs its share of the trials. The supervisor (the command's own process)
+shows their progress from the storage, replaces a worker that died once its trial has been
+re-queued, and passes Ctrl-C on to the workers so every trial ends recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import optuna
+
+from hpo.storage import GRACE_FACTOR, count_finished, heartbeat_seconds
+
+logger = logging.getLogger("hpo")
+
+POLL_SECONDS = 1.0
+EXIT_INTERRUPTED = 130
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` trials shared as evenly as possible: split(10, 4) == [3, 3, 2, 2]."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def threads_per_worker(n_workers: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // n_workers)
+
+
+def _worker_main(args: argparse.Namespace, index: int, n_workers: int, quota: int) -> None:
+    """A worker process: its own threads, data and storage connection; ``quota`` trials."""
+    threads = threads_per_worker(n_workers)
+    # Before TensorFlow starts its thread pools.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from hpo._cli import configure_logging
+    from hpo.run import open_run, run_trials
+
+    configure_logging(args.debug, prefix=f"w{index} ")
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        setup, data, study = open_run(args)
+        run_trials(setup.spec, study, data.search, quota, worker=index)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    quota: int
+
+
+@dataclass
+class Supervisor:
+    """Starts the workers, reports their trials, replaces dead ones, forwards Ctrl-C."""
+
+    args: argparse.Namespace
+    study: optuna.Study
+    target: int
+    n_workers: int
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+    workers: dict[int, _Worker] = field(default_factory=dict)
+    max_restarts: int = 0
+
+    def run(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ctx = ctx
+        self._next_index = 0
+        self.max_restarts = self.max_restarts or 2 * self.n_workers
+        restarts = 0
+        seen = {t.number for t in self._finished()}
+        for quota in split(self.target - count_finished(self.study), self.n_workers):
+            if quota:
+                self._start(quota)
+        died_at: float | None = None
+        grace = (GRACE_FACTOR + 1) * heartbeat_seconds()
+        try:
+            while self.workers or died_at is not None:
+                time.sleep(POLL_SECONDS)
+                for trial in self._finished():
+                    if trial.number not in seen:
+                        seen.add(trial.number)
+                        self.on_trial(self.study, trial)
+                for index, worker in list(self.workers.items()):
+                    if worker.process.is_alive():
+                        continue
+                    worker.process.join()
+                    del self.workers[index]
+                    code = worker.process.exitcode
+                    if code == EXIT_INTERRUPTED:
+                        raise KeyboardInterrupt
+                    if code != 0:
+                        logger.warning("worker %d died (exit code %s); its running trial is "
+                                       "re-queued once it has missed its heartbeats (%d s)",
+                                       index, code, grace)
+                        died_at = time.monotonic()
+                if died_at is not None and time.monotonic() - died_at > grace:
+                    died_at = None
+                    optuna.storages.fail_stale_trials(self.study)
+                    needed = self._still_needed()
+                    if needed > 0:
+                        restarts += 1
+                        if restarts > self.max_restarts:
+                            raise RuntimeError(f"workers died {restarts} times; giving up "
+                                               f"(rerun to resume, --debug for details)")
+                        logger.info("starting a replacement worker for %d trials", needed)
+                        self._start(needed)
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+
+    def _start(self, quota: int) -> None:
+        index = self._next_index
+        self._next_index += 1
+        process = self._ctx.Process(
+            target=_worker_main, args=(self.args, index, self.n_workers, quota),
+            name=f"hpo-worker-{index}",
+        )
+        process.start()
+        logger.info("worker %d started (pid %d) for %d trials", index, process.pid, quota)
+        self.workers[index] = _Worker(process, quota)
+
+    def _finished(self) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                    optuna.trial.TrialState.PRUNED,
+                                    optuna.trial.TrialState.FAIL))
+
+    def _still_needed(self) -> int:
+        """Trials no live worker will run: the dead workers' unstarted share and re-queues."""
+        trials = self.study.get_trials(deepcopy=False)
+        running = sum(t.state.name == "RUNNING" for t in trials)
+        started = {i: sum(t.user_attrs.get("worker") == i and t.state.name != "WAITING"
+                          for t in trials) for i in self.workers}
+        still_to_start = sum(max(0, w.quota - started[i]) for i, w in self.workers.items())
+        return self.target - count_finished(self.study) - running - still_to_start
+
+    def _interrupt(self) -> None:
+        for worker in self.workers.values():
+            if worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGINT)
+        for worker in self.workers.values():
+            worker.process.join(timeout=60)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
