@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import time
@@ -30,7 +31,15 @@ from hpo._cli import (
 from hpo.errors import HpoError
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.spec import StudySpec, available_studies, load_spec
-from hpo.storage import DEFAULT_STORAGE, check_url, count_finished, dashboard_command, mask
+from hpo.storage import (
+    DEFAULT_STORAGE,
+    SURPLUS,
+    check_url,
+    count_claimed,
+    count_finished,
+    dashboard_command,
+    mask,
+)
 
 if TYPE_CHECKING:  # imported at run time only once the inputs are checked: it loads Keras
     from hpo.data import Dataset, SearchData
@@ -211,18 +220,28 @@ def run_trials(
     )
     study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, spec.budget.max_epochs)
     objective = make_objective(spec, search)
+    target = spec.budget.trials
 
-    def tagged(trial: optuna.Trial) -> float:
+    def gated(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", worker)
+        if count_claimed(trial.study, below=trial.number) >= target:
+            # Other workers (here or on other machines) filled the study first.
+            trial.set_user_attr("fail_reason", SURPLUS)
+            trial.study.stop()
+            return math.nan
         return objective(trial)
 
+    def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if count_claimed(study) >= target:
+            study.stop()
+
     study.optimize(
-        tagged,
+        gated,
         n_trials=n_trials,
         timeout=spec.budget.timeout,
         # A bad trial (diverged, out of memory, an impossible config) fails alone.
         catch=(Exception,),
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, stop_when_full],
         gc_after_trial=True,
     )
 
@@ -236,8 +255,11 @@ class _ProgressLine:
         self.start = time.monotonic()
 
     def __call__(self, study, trial) -> None:
-        self.count += 1
         attrs = trial.user_attrs
+        if attrs.get("fail_reason") == SURPLUS:
+            return
+        # From the storage: the count sums every worker's trials, on every machine.
+        self.count = count_finished(study)
         if trial.state.name == "COMPLETE":
             what = f"val_accuracy {trial.value:.4f}"
         elif trial.state.name == "PRUNED":

@@ -15,6 +15,7 @@ DEFAULT_STORAGE = "sqlite:///hpo.db"
 GRACE_FACTOR = 4  # heartbeats a running trial may miss before it is taken for dead
 MAX_RETRY = 2  # a trial whose worker died is re-run at most this many times
 INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
+SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
 
 
 def check_url(url: str) -> str:
@@ -135,16 +136,32 @@ def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
 def count_finished(study: optuna.Study) -> int:
     """Trials that count towards the requested number: complete, pruned or genuinely failed.
 
-    Not counted: failed trials that were re-queued, and trials stopped by Ctrl-C.
+    Not counted: failed trials that were re-queued, and trials stopped by Ctrl-C or started
+    when the study was already full.
     """
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
-    return sum(
-        t.state.name in ("COMPLETE", "PRUNED", "FAIL")
-        and t.number not in retried
-        and t.user_attrs.get("fail_reason") != INTERRUPTED
-        for t in trials
-    )
+    return sum(t.state.name in _FINISHED and _counts(t, retried) for t in trials)
+
+
+def count_claimed(study: optuna.Study, below: int | None = None) -> int:
+    """Trials finished, running or queued that count towards the requested number.
+
+    With ``below``, only trials numbered lower: every worker on every machine agrees on which
+    trials came first, so a trial that finds ``count_claimed(study, its number) >= target`` is
+    one too many, however the workers raced.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum((below is None or t.number < below) and _counts(t, retried) for t in trials)
+
+
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def _counts(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    return trial.number not in retried and trial.user_attrs.get("fail_reason") not in (
+        INTERRUPTED, SURPLUS)
 
 
 def open_study(

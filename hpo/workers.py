@@ -45,6 +45,9 @@ def _worker_main(args: argparse.Namespace, index: int, n_workers: int, quota: in
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    # The supervisor stops workers with SIGINT, even when its own parent made it ignore SIGINT
+    # (a background job); SIGTERM stops them the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     from hpo._cli import configure_logging
     from hpo.run import open_run, run_trials

@@ -148,3 +148,20 @@ def test_trials_are_shared_evenly_between_workers():
     from hpo.workers import split
 
     assert split(10, 4) == [3, 3, 2, 2] and split(2, 3) == [1, 1, 0] and sum(split(40, 4)) == 40
+
+
+def test_two_commands_on_one_study_stop_at_the_requested_count(tmp_path):
+    # As on two machines sharing a storage: each plans the whole count, together they run it.
+    name = write_study(tmp_path, FAST)
+    args = ["--study", name, "--trials", "10", "--workers", "2", "--no-final"]
+    first = start_hpo(args, tmp_path)
+    try:
+        second = run_hpo(args, tmp_path, timeout=600)
+        assert first.wait(timeout=600) == 0
+    finally:
+        first.kill()
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = load(f"sqlite:///{tmp_path / 'hpo.db'}")
+    assert_all_accounted_for(study, 10)
+    extra = [t for t in study.trials if t.user_attrs.get("fail_reason") == "not needed"]
+    assert len(extra) <= 3  # at most one per worker that lost a race, recorded and not counted
