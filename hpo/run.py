@@ -7,8 +7,6 @@ first trial trains or anything is written to the storage; TensorFlow is imported
 from __future__ import annotations
 
 import argparse
-import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,14 +22,13 @@ from hpo._cli import (
     run_cli,
 )
 from hpo.errors import HpoError
+from hpo.progress import trial_progress
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.spec import StudySpec, available_studies, load_spec
 from hpo.storage import DEFAULT_STORAGE, check_url, dashboard_command, mask
 
 if TYPE_CHECKING:  # imported at run time only once the inputs are checked: it loads Keras
     from hpo.data import Dataset
-
-logger = logging.getLogger("hpo")
 
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
@@ -154,44 +151,17 @@ def search_study(spec: StudySpec, study_name: str, url: str, data: Dataset) -> o
     print(f"running {remaining} trials ({done} already stored), up to "
           f"{spec.budget.max_epochs} epochs each, sampler {spec.sampler.name}, pruner "
           f"{spec.pruner.name}", flush=True)
-    study.optimize(
-        make_objective(spec, data.search),
-        n_trials=remaining,
-        timeout=spec.budget.timeout,
-        # A bad trial (diverged, out of memory, an impossible config) fails alone.
-        catch=(Exception,),
-        callbacks=[_ProgressLine(spec.budget.trials, done)],
-        gc_after_trial=True,
-    )
+    with trial_progress(spec.budget.trials, done) as progress:
+        study.optimize(
+            make_objective(spec, data.search),
+            n_trials=remaining,
+            timeout=spec.budget.timeout,
+            # A bad trial (diverged, out of memory, an impossible config) fails alone.
+            catch=(Exception,),
+            callbacks=[progress],
+            gc_after_trial=True,
+        )
     return study
-
-
-class _ProgressLine:
-    """One log line per finished trial: state, value, best so far, count."""
-
-    def __init__(self, target: int, done: int) -> None:
-        self.target = target
-        self.count = done
-        self.start = time.monotonic()
-
-    def __call__(self, study, trial) -> None:
-        self.count += 1
-        attrs = trial.user_attrs
-        if trial.state.name == "COMPLETE":
-            what = f"val_accuracy {trial.value:.4f}"
-        elif trial.state.name == "PRUNED":
-            what = f"pruned after epoch {attrs.get('epochs', '?')}"
-        else:
-            reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
-            what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
-        try:
-            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
-        except ValueError:
-            best = "no complete trial yet"
-        speed = attrs.get("seconds_per_epoch")
-        speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
-        logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,
-                    trial.number, what, speed, best, time.monotonic() - self.start)
 
 
 def _print_summary(study) -> None:
