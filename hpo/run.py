@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from hpo import dashboard
 from hpo._cli import (
     EXIT_OK,
     Parser,
@@ -102,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"study {study_name}: {spec.family} on {data.name} "
           f"({len(search.y_train)} train / {len(search.y_val)} validation / "
           f"{len(data.test)} test, sealed), storage {mask(url)}", flush=True)
-    print(f"watch it live: {dashboard_command(url)}", flush=True)
+    print(f"watch it live: {dashboard.command(study_name, url)}  (or: "
+          f"{dashboard_command(url)})", flush=True)
 
     study = search_study(spec, study_name, url, data)
     _print_summary(study)

@@ -61,14 +61,38 @@ def mask(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
+        raise StorageError(f"cannot open storage {mask(url)!r}: {e}") from None
+
+
+def find_study_id(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> int:
+    """The id of an existing study; StorageError listing the studies there if it is not one."""
+    try:
+        names = [s.study_name for s in storage.get_all_studies()]
+    except Exception as e:  # noqa: BLE001 - any storage failure is a setup error here
+        raise StorageError(f"cannot read storage {mask(url)}: {e}") from None
+    if study_name not in names:
+        raise StorageError(f"no study '{study_name}' in {mask(url)}; studies there: "
+                           f"{', '.join(names) or '(none)'}")
+    return storage.get_study_id_from_name(study_name)
+
+
+def load_existing_study(url: str, study_name: str) -> optuna.Study:
+    """A stored study, for reading: nothing is created, neither the SQLite file nor the study."""
+    check_exists(url)
+    storage = open_storage(url)
+    find_study_id(storage, url, study_name)
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
 def open_study(
     url: str, study_name: str, direction: str, identity: dict[str, object]
 ) -> optuna.Study:
     """Create the study or resume it, refusing one whose trials trained on something else."""
-    try:
-        storage = optuna.storages.RDBStorage(url)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
-        raise StorageError(f"cannot open storage {mask(url)!r}: {e}") from None
+    storage = open_storage(url)
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True
     )
