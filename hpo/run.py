@@ -110,8 +110,10 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(study)
     if args.no_final:
         print("--no-final: skipped the final retrain and test")
+        _write_report(study, out_dir, None)
         return EXIT_OK
     if not any(t.state.name == "COMPLETE" for t in study.trials):
+        _write_report(study, out_dir, None)  # what went wrong, trial by trial
         raise HpoError(f"no trial of study '{study_name}' completed, so there is nothing to "
                        f"retrain; see the failures above (or rerun with --debug)")
 
@@ -123,7 +125,16 @@ def _run(args: argparse.Namespace) -> int:
           f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
           f"{result['n_test']}")
     print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
+    _write_report(study, out_dir, result)
     return EXIT_OK
+
+
+def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> None:
+    from hpo.report import write_report
+
+    html, *images = write_report(study, out_dir, final)
+    also = f", and {', '.join(p.name for p in images)} beside it" if images else ""
+    print(f"wrote {html} (open it in a browser){also}")
 
 
 def search_study(spec: StudySpec, study_name: str, url: str, data: Dataset) -> optuna.Study:

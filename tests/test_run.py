@@ -142,6 +142,7 @@ def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, stu
     assert "running 2 trials (3 already stored)" in again.stdout
     assert "study tiny: 5 trials" in again.stdout
     assert "skipped the final retrain" in again.stdout
+    assert "wrote runs/tiny/report.html" in again.stdout
 
     import optuna
 
