@@ -36,6 +36,7 @@ REPORT_FILE = "report.html"
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 TOP_K = 10
+PAGE_WIDTH = 1150  # pixels of content, as the page's style sets them
 # The states in the order a summary lists them; Optuna's TrialState names.
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 # One colour per curve, shared by the HTML and the PNG figures (plotly's defaults).
@@ -57,8 +58,8 @@ def write_report(study: optuna.Study, out_dir: Path,
         ("Summary", _summary(study, best, final)),
         ("Learning curves", _figure_or_note(
             lambda: _curves_figure(curves), None if curves else _curves_note(best, final))),
-        ("Test set: confusion matrix", _figure_or_note(
-            lambda: _confusion_figure(matrix, final), None if matrix else _confusion_note(final))),
+        ("Test set: confusion matrix", _confusion_caption(final) + _figure_or_note(
+            lambda: _confusion_figure(matrix), None if matrix else _confusion_note(final))),
         *(("Search: " + title, body) for title, body in _optuna_sections(study)),
         (f"Top {top_k} trials", _top_trials_table(study, top_k)),
     ]
@@ -68,7 +69,7 @@ def write_report(study: optuna.Study, out_dir: Path,
     if curves:
         written.append(_curves_png(curves, out_dir / CURVES_PNG))
     if matrix:
-        written.append(_confusion_png(matrix, out_dir / CONFUSION_PNG))
+        written.append(_confusion_png(matrix, final, out_dir / CONFUSION_PNG))
     return written
 
 
@@ -159,9 +160,14 @@ def _figure_or_note(draw: Callable[[], Figure | None], note: str | None) -> str:
 
 
 def _figure_html(figure: Figure) -> str:
-    figure.update_layout(height=figure.layout.height or 460, margin={"t": 60, "b": 50})
-    return figure.to_html(full_html=False, include_plotlyjs=False,
-                          config={"displaylogo": False, "responsive": True})
+    figure.update_layout(height=figure.layout.height or 460)
+    fragment = figure.to_html(full_html=False, include_plotlyjs=False,
+                              config={"displaylogo": False, "responsive": True})
+    # Some of Optuna's figures are wider than the page (the slice plot: 300 px a parameter);
+    # they scroll sideways inside their box instead of widening the page.
+    wide = (figure.layout.width or 0) > PAGE_WIDTH
+    return (_note("Wider than the page: scroll sideways to see all of it.") if wide else "") + \
+        f'<div class="figure">{fragment}</div>'
 
 
 def _note(text: str) -> str:
@@ -190,9 +196,8 @@ def _curves_figure(curves: Mapping[str, Mapping[str, list[float | None]]]) -> Fi
     return figure
 
 
-def _confusion_figure(matrix: Sequence[Sequence[int]] | None,
-                      final: Mapping[str, Any] | None) -> Figure | None:
-    if not matrix or not final:
+def _confusion_figure(matrix: Sequence[Sequence[int]] | None) -> Figure | None:
+    if not matrix:
         return None
     import plotly.graph_objects as go
 
@@ -202,16 +207,19 @@ def _confusion_figure(matrix: Sequence[Sequence[int]] | None,
         colorscale="Blues", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
     ))
     figure.update_layout(
-        title=_confusion_title(final), width=620, height=580,
+        width=620, height=560, margin={"t": 40},
         xaxis={"title": "predicted class", "type": "category"},
         yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
     )
     return figure
 
 
-def _confusion_title(final: Mapping[str, Any]) -> str:
-    return (f"test accuracy {final['test_accuracy']:.4f} on {final.get('n_test', '?')} "
-            f"examples (trial {final.get('trial')} retrained)")
+def _confusion_caption(final: Mapping[str, Any] | None) -> str:
+    if not final:
+        return ""
+    return (f"<p>Test accuracy {final['test_accuracy']:.4f} on {_fmt(final.get('n_test'))} "
+            f"held-out examples, trial {html.escape(str(final.get('trial')))} retrained; rows "
+            f"are the true classes, columns the predicted ones.</p>")
 
 
 def _style(label: str) -> tuple[str, str]:
@@ -223,6 +231,7 @@ def _style(label: str) -> tuple[str, str]:
 def _curves_png(curves: Mapping[str, Mapping[str, list[float | None]]], path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import MaxNLocator
 
     figure = MplFigure(figsize=(11, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
@@ -235,13 +244,15 @@ def _curves_png(curves: Mapping[str, Mapping[str, list[float | None]]], path: Pa
                     linestyle="--" if dash == "dash" else "-", label=label)
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
     figure.savefig(path, dpi=100)
     return path
 
 
-def _confusion_png(matrix: Sequence[Sequence[int]], path: Path) -> Path:
+def _confusion_png(matrix: Sequence[Sequence[int]], final: Mapping[str, Any], path: Path
+                   ) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
@@ -260,7 +271,8 @@ def _confusion_png(matrix: Sequence[Sequence[int]], path: Path) -> Path:
     ax.set_yticks(range(n))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("test set confusion matrix")
+    ax.set_title(f"test set: accuracy {final['test_accuracy']:.4f} on "
+                 f"{_fmt(final.get('n_test'))} (trial {final.get('trial')} retrained)")
     figure.savefig(path, dpi=100)
     return path
 
@@ -360,13 +372,14 @@ def _fmt(value: Any) -> str:
 
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em;
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; padding: 0 1em;
        color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 .meta, .note { color: #666; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
+.figure { overflow-x: auto; }
 """
 
 
