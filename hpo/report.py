@@ -443,7 +443,7 @@ def read_final(path: Path, study_name: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as e:
         raise HpoError(f"cannot read {path}: {e}; delete it, or rerun the study to rewrite "
                        f"it") from None
-    if not isinstance(final, dict) or "test_accuracy" not in final:
+    if not isinstance(final, dict) or not {"test_accuracy", "test_loss"} <= set(final):
         raise HpoError(f"{path} is not a best.json written by hpo's final step")
     if final.get("study") != study_name:
         raise HpoError(f"{path} is from study '{final.get('study')}', not '{study_name}'; "

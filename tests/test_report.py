@@ -194,7 +194,7 @@ def test_hpo_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert "no study 'nope' in sqlite:///s.db; studies there: a" in capsys.readouterr().err
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "runs" / "a" / "best.json").write_text(json.dumps(
-        {"study": "b", "test_accuracy": 0.5}))
+        {"study": "b", "test_accuracy": 0.5, "test_loss": 1.0}))
     assert main(["--study", "a", "--storage", "sqlite:///s.db"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is from study 'b', not 'a'" in err
