@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_config": "hpo.export",
     "model_from_config": "hpo.export",
     "top_configs": "hpo.export",
+    "write_report": "hpo.report",
 }
 __all__ = ["__version__", *_EXPORTS]
 

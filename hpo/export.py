@@ -15,7 +15,7 @@ from typing import Any
 
 from hpo._cli import EXIT_OK, Parser, configure_logging, positive_int, run_cli
 from hpo.errors import HpoError
-from hpo.storage import DEFAULT_STORAGE, check_exists, check_url, mask
+from hpo.storage import DEFAULT_STORAGE, check_url, load_existing_study
 
 logger = logging.getLogger(__name__)
 
@@ -111,18 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import optuna
-
-    url = check_url(args.storage)
-    check_exists(url)
-    try:
-        names = optuna.study.get_all_study_names(storage=url)
-    except Exception as e:  # noqa: BLE001 - any storage failure is a setup error here
-        raise HpoError(f"cannot read storage {mask(url)}: {e}") from None
-    if args.study not in names:
-        raise HpoError(f"no study '{args.study}' in {mask(url)}; studies there: "
-                       f"{', '.join(names) or '(none)'}")
-    study = optuna.load_study(study_name=args.study, storage=url)
+    study = load_existing_study(check_url(args.storage), args.study)
     configs = top_configs(study, args.top)
     if not configs:
         raise HpoError(f"study '{args.study}' has no complete trial to export yet")

@@ -37,12 +37,21 @@ class TrialDiverged(RuntimeError):
 DIVERGED_FACTOR = 10.0
 
 
-class EpochRecorder(keras.callbacks.Callback):
-    """Times each epoch and stops a trial whose loss diverged (non-finite or far above chance)."""
+# The per-epoch metrics a trial keeps as its ``history`` user attribute (and the report plots).
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
-    def __init__(self, n_classes: int) -> None:
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Times each epoch, keeps its metrics and stops a trial whose loss diverged.
+
+    Unlike Keras's own ``History``, which ``fit`` returns only when it ends normally, the record
+    survives a trial that is pruned or fails mid-fit.
+    """
+
+    def __init__(self, n_classes: int, keys: tuple[str, ...] = HISTORY_KEYS) -> None:
         super().__init__()
         self.seconds: list[float] = []
+        self.history: dict[str, list[float | None]] = {key: [] for key in keys}
         self.max_loss = DIVERGED_FACTOR * math.log(max(n_classes, 2))
         self._start = 0.0
 
@@ -51,7 +60,10 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
-        loss = (logs or {}).get("loss")
+        logs = logs or {}
+        for key, values in self.history.items():
+            values.append(rounded(logs.get(key)))
+        loss = logs.get("loss")
         if loss is not None and not (math.isfinite(loss) and loss <= self.max_loss):
             # Raised before the pruning callback sees the epoch: a diverged run is a failure,
             # not a merely unpromising trial.
@@ -59,6 +71,16 @@ class EpochRecorder(keras.callbacks.Callback):
                 f"diverged: training loss {loss:.4g} in epoch {epoch + 1} (guessing scores "
                 f"{self.max_loss / DIVERGED_FACTOR:.2f}); the learning rate is likely too high"
             )
+
+
+def rounded(value: float | None, digits: int = 5) -> float | None:
+    """``value`` to ``digits`` significant digits for storing; None if missing or not finite.
+
+    None rather than NaN: NaN is not JSON, and the stored attributes are read back as JSON.
+    """
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{float(value):.{digits}g}")
 
 
 def trial_seed(spec: StudySpec, trial_number: int) -> int:
@@ -74,19 +96,21 @@ def make_objective(
     def objective(trial: optuna.Trial) -> float:
         keras.backend.clear_session()
         keras.utils.set_random_seed(trial_seed(spec, trial.number))
-        params = suggest(trial, spec.space)
-        model = build_model(params, data.input_shape, data.n_classes, spec.family)
-        trial.set_user_attr("n_params", int(model.count_params()))
         recorder = EpochRecorder(data.n_classes)
-        callbacks: list[keras.callbacks.Callback] = [
-            recorder,
-            keras.callbacks.TerminateOnNaN(),
-            KerasPruningCallback(trial, METRIC),
-        ]
-        if spec.budget.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=METRIC, mode="max", patience=spec.budget.patience))
+        n_params = None
         try:
+            params = suggest(trial, spec.space)
+            model = build_model(params, data.input_shape, data.n_classes, spec.family)
+            n_params = int(model.count_params())
+            trial.set_user_attr("n_params", n_params)  # shown while the trial runs
+            callbacks: list[keras.callbacks.Callback] = [
+                recorder,
+                keras.callbacks.TerminateOnNaN(),
+                KerasPruningCallback(trial, METRIC),
+            ]
+            if spec.budget.patience:
+                callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor=METRIC, mode="max", patience=spec.budget.patience))
             history = model.fit(
                 data.x_train,
                 data.y_train,
@@ -109,8 +133,17 @@ def make_objective(
             # requested number of trials, so a rerun runs it again.
             trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
+        except Exception as e:
+            # Optuna records the trial as failed (the study catches it); the reason goes where
+            # the dashboard shows it, next to the diverged trials' reasons.
+            trial.set_user_attr("fail_reason", _one_line(e))
+            raise
         finally:
+            # Set in every state, so that each trial shows the same columns in the dashboard.
+            if n_params is None:  # no model was built
+                trial.set_user_attr("n_params", None)
             _record_timing(trial, recorder.seconds)
+            trial.set_user_attr("history", recorder.history)
 
         scores = history.history.get(METRIC, [])
         losses = history.history.get("loss", [])
@@ -129,6 +162,12 @@ def make_objective(
 
 def _record_timing(trial: optuna.Trial, seconds: list[float]) -> None:
     trial.set_user_attr("epochs", len(seconds))
-    if seconds:
-        # The median leaves out the first epoch's one-off graph tracing.
-        trial.set_user_attr("seconds_per_epoch", round(statistics.median(seconds), 4))
+    # The median leaves out the first epoch's one-off graph tracing.
+    trial.set_user_attr("seconds_per_epoch",
+                        round(statistics.median(seconds), 4) if seconds else None)
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    message = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."

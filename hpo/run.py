@@ -11,7 +11,6 @@ import logging
 import math
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from hpo import dashboard
 from hpo._cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,6 +29,7 @@ from hpo._cli import (
     run_cli,
 )
 from hpo.errors import HpoError
+from hpo.progress import trial_progress
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.spec import StudySpec, available_studies, load_spec
 from hpo.storage import (
@@ -152,7 +153,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"study {setup.study_name}: {spec.family} on {data.name} "
           f"({len(search.y_train)} train / {len(search.y_val)} validation / "
           f"{len(data.test)} test, sealed), storage {mask(setup.url)}", flush=True)
-    print(f"watch it live: {dashboard_command(setup.url)}", flush=True)
+    print(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
+          f"{dashboard_command(setup.url)})", flush=True)
 
     done = count_finished(study)
     remaining = spec.budget.trials - done
@@ -164,14 +166,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"running {remaining} trials ({done} already stored) on {workers} worker"
               f"{'s' if workers > 1 else ''}, up to {spec.budget.max_epochs} epochs each, "
               f"sampler {spec.sampler.name}, pruner {spec.pruner.name}", flush=True)
-        progress = _ProgressLine(spec.budget.trials, done)
         try:
-            if workers > 1:
-                from hpo.workers import Supervisor
+            with trial_progress(spec.budget.trials, done) as progress:
+                if workers > 1:
+                    from hpo.workers import Supervisor
 
-                Supervisor(args, study, spec.budget.trials, workers, progress).run()
-            else:
-                run_trials(spec, study, search, remaining, callbacks=[progress])
+                    Supervisor(args, study, spec.budget.trials, workers, progress).run()
+                else:
+                    run_trials(spec, study, search, remaining, callbacks=[progress])
         except KeyboardInterrupt:
             _print_summary(study)
             print("interrupted: every finished trial is stored and the running ones are "
@@ -182,8 +184,10 @@ def _run(args: argparse.Namespace) -> int:
     _print_summary(study)
     if args.no_final:
         print("--no-final: skipped the final retrain and test")
+        _write_report(study, setup.out_dir, None)
         return EXIT_OK
     if not any(t.state.name == "COMPLETE" for t in study.trials):
+        _write_report(study, setup.out_dir, None)  # what went wrong, trial by trial
         raise HpoError(f"no trial of study '{setup.study_name}' completed, so there is "
                        f"nothing to retrain; see the failures above (or rerun with --debug)")
 
@@ -196,7 +200,16 @@ def _run(args: argparse.Namespace) -> int:
           f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
           f"{result['n_test']}")
     print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
+    _write_report(study, out_dir, result)
     return EXIT_OK
+
+
+def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> None:
+    from hpo.report import write_report
+
+    html, *images = write_report(study, out_dir, final)
+    also = f", and {', '.join(p.name for p in images)} beside it" if images else ""
+    print(f"wrote {html} (open it in a browser){also}")
 
 
 def run_trials(
@@ -244,37 +257,6 @@ def run_trials(
         callbacks=[*callbacks, stop_when_full],
         gc_after_trial=True,
     )
-
-
-class _ProgressLine:
-    """One log line per finished trial: state, value, best so far, count."""
-
-    def __init__(self, target: int, done: int) -> None:
-        self.target = target
-        self.count = done
-        self.start = time.monotonic()
-
-    def __call__(self, study, trial) -> None:
-        attrs = trial.user_attrs
-        if attrs.get("fail_reason") == SURPLUS:
-            return
-        # From the storage: the count sums every worker's trials, on every machine.
-        self.count = count_finished(study)
-        if trial.state.name == "COMPLETE":
-            what = f"val_accuracy {trial.value:.4f}"
-        elif trial.state.name == "PRUNED":
-            what = f"pruned after epoch {attrs.get('epochs', '?')}"
-        else:
-            reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
-            what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
-        try:
-            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
-        except ValueError:
-            best = "no complete trial yet"
-        speed = attrs.get("seconds_per_epoch")
-        speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
-        logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,
-                    trial.number, what, speed, best, time.monotonic() - self.start)
 
 
 def _print_summary(study) -> None:

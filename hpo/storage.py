@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
+from collections.abc import Callable
 
 import optuna
 import sqlalchemy.exc
@@ -94,17 +96,14 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     sqlite = make_url(url).drivername.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
     try:
-        with warnings.catch_warnings():
-            # Heartbeats are "experimental" since Optuna 2.9; they are what makes crashes safe.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=interval,
-                grace_period=GRACE_FACTOR * interval,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY),
-            )
+        storage = _create_tables_once(lambda: optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=GRACE_FACTOR * interval,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRY),
+        ))
         if sqlite:
             # On the DBAPI connection: SQLAlchemy's would wrap it in a transaction, in which
             # SQLite silently keeps its journal mode. WAL then sticks to the file.
@@ -117,6 +116,32 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         raise StorageError(f"cannot open storage {mask(url)!r}: {_without_secrets(e, url)}") \
             from None
     return storage
+
+
+def _create_tables_once(
+    make: Callable[[], optuna.storages.RDBStorage], attempts: int = 6
+) -> optuna.storages.RDBStorage:
+    """``make()``, again if another process was creating the same new tables at that moment.
+
+    Two workers or machines that open a new database together race to create Optuna's tables;
+    the loser sees "table ... already exists" (SQLite) or a duplicate key (PostgreSQL) and
+    simply finds the tables there on the next try.
+    """
+    races = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
+             sqlalchemy.exc.ProgrammingError)
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are "experimental" since Optuna 2.9; they make crashes safe.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return make()
+        except races as e:
+            text = str(e).lower()
+            raced = any(m in text for m in ("already exists", "duplicate", "unique constraint"))
+            if attempt == attempts - 1 or not raced:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _without_secrets(error: Exception, url: str) -> str:
@@ -162,6 +187,27 @@ _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 def _counts(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
     return trial.number not in retried and trial.user_attrs.get("fail_reason") not in (
         INTERRUPTED, SURPLUS)
+
+
+def find_study_id(storage: optuna.storages.BaseStorage, url: str, study_name: str) -> int:
+    """The id of an existing study; StorageError listing the studies there if it is not one."""
+    try:
+        names = [s.study_name for s in storage.get_all_studies()]
+    except Exception as e:  # noqa: BLE001 - any storage failure is a setup error here
+        raise StorageError(f"cannot read storage {mask(url)}: {_without_secrets(e, url)}") \
+            from None
+    if study_name not in names:
+        raise StorageError(f"no study '{study_name}' in {mask(url)}; studies there: "
+                           f"{', '.join(names) or '(none)'}")
+    return storage.get_study_id_from_name(study_name)
+
+
+def load_existing_study(url: str, study_name: str) -> optuna.Study:
+    """A stored study, for reading: nothing is created, neither the SQLite file nor the study."""
+    check_exists(url)
+    storage = open_storage(url)
+    find_study_id(storage, url, study_name)
+    return optuna.load_study(study_name=study_name, storage=storage)
 
 
 def open_study(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,42 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# The tiny study with a learning rate that diverges and a pruner that stops a trial after one
+# epoch: with MIXED_SEED its five trials end complete (trials 0-2), pruned (3) and failed (4),
+# by wide margins (the pruned trial is 0.12 below the median after its first epoch).
+MIXED_STUDY = TINY_STUDY.replace(
+    "learning_rate = { low = 0.001, high = 0.05, log = true }", "learning_rate = [0.01, 100.0]"
+).replace('name = "none"', 'name = "median"\nn_startup_trials = 1\nn_warmup_steps = 0'
+          ).replace("trials = 3", "trials = 5")
+MIXED_SEED = 6
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """A finished ``python -m hpo.run`` of the mixed study: where it ran and what it printed."""
+
+    cwd: Path
+    result: subprocess.CompletedProcess
+    name: str = "mixed"
+
+    @property
+    def out(self) -> Path:
+        return self.cwd / "runs" / self.name
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.cwd / 'hpo.db'}"
+
+
+@pytest.fixture(scope="session")
+def mixed_run(tmp_path_factory) -> StudyRun:
+    """The mixed study run once, through the CLI with the final step, shared by the tests that
+    only read what it left: the storage, best.json, the report and its PNGs."""
+    cwd = tmp_path_factory.mktemp("mixed")
+    (cwd / "studies").mkdir()
+    (cwd / "studies" / "mixed.toml").write_text(MIXED_STUDY)
+    result = run_hpo(["--study", "mixed", "--seed", str(MIXED_SEED)], cwd)
+    assert result.returncode == 0, result.stderr
+    return StudyRun(cwd, result)

@@ -9,15 +9,19 @@ import keras
 import numpy as np
 import optuna
 import pytest
+from conftest import TINY_STUDY
 
 import hpo.data
 from hpo import run
 
 
-@pytest.fixture
-def ran_study(tmp_path, study_file, monkeypatch):
-    """Run the tiny study in-process and note when the test split was opened."""
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture(scope="module")
+def ran_study(tmp_path_factory):
+    """Run the tiny study in-process once for this module and note when the test split was
+    opened."""
+    tmp_path = tmp_path_factory.mktemp("final")
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "tiny.toml").write_text(TINY_STUDY)
     opened = []
     real_open = hpo.data.SealedSplit.open
 
@@ -25,9 +29,11 @@ def ran_study(tmp_path, study_file, monkeypatch):
         opened.append(datetime.now())
         return real_open(self)
 
-    monkeypatch.setattr(hpo.data.SealedSplit, "open", spy)
-    assert run.main(["--study", "tiny", "--trials", "3", "--seed", "3"]) == 0
-    study = optuna.load_study(study_name="tiny", storage="sqlite:///hpo.db")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        mp.setattr(hpo.data.SealedSplit, "open", spy)
+        assert run.main(["--study", "tiny", "--trials", "3", "--seed", "3"]) == 0
+        study = optuna.load_study(study_name="tiny", storage="sqlite:///hpo.db")
     return study, opened, tmp_path / "runs" / "tiny"
 
 
@@ -46,6 +52,25 @@ def test_best_json_describes_the_best_trial_and_its_test_score(ran_study):
     assert best["epochs"] == study.best_trial.user_attrs["best_epoch"]
     assert best["n_params"] == study.best_trial.user_attrs["n_params"]
     assert study.user_attrs["final"]["test_accuracy"] == pytest.approx(best["test_accuracy"])
+
+
+def test_best_json_has_the_test_confusion_matrix_and_the_retrain_history(ran_study):
+    _, _, out = ran_study
+    best = json.loads((out / "best.json").read_text())
+    # What best.json held before it had these keys is all still there.
+    for key in ("study", "trial", "family", "dataset", "input_shape", "n_classes", "params",
+                "value", "n_params", "epochs", "seconds_per_epoch", "test_accuracy",
+                "test_loss", "n_train", "n_test", "retrain_seconds"):
+        assert key in best
+    _, y_test = hpo.data.load_dataset(hpo.spec.DataSpec("digits", validation_size=0.2),
+                                      seed=3).test.open()
+    matrix = np.array(best["confusion_matrix"])
+    # Rows are the true classes: each sums to that class's count in the test split.
+    assert matrix.sum(axis=1).tolist() == np.bincount(y_test, minlength=10).tolist()
+    assert matrix.sum() == best["n_test"] == len(y_test)
+    assert np.trace(matrix) / len(y_test) == pytest.approx(best["test_accuracy"])
+    assert {k: len(v) for k, v in best["history"].items()} == {
+        "loss": best["epochs"], "accuracy": best["epochs"]}
 
 
 def test_saved_model_reproduces_the_reported_test_accuracy(ran_study):

@@ -128,6 +128,7 @@ def test_help_explains_every_flag(tmp_path):
 def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, study_file):
     first = run_hpo(["--study", "tiny", "--trials", "3"], tmp_path)
     assert first.returncode == 0, first.stderr
+    assert "python -m hpo.dashboard --study tiny --storage sqlite:///hpo.db" in first.stdout
     assert "optuna-dashboard sqlite:///hpo.db" in first.stdout
     assert "held-out test accuracy:" in first.stdout
     best = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text())
@@ -141,6 +142,7 @@ def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, stu
     assert "running 2 trials (3 already stored)" in again.stdout
     assert "study tiny: 5 trials" in again.stdout
     assert "skipped the final retrain" in again.stdout
+    assert "wrote runs/tiny/report.html" in again.stdout
 
     import optuna
 

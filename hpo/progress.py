@@ -1,0 +1,81 @@
+"""Progress of a search as the CLI shows it: a line per finished trial, and a bar in a terminal.
+
+The line is a log record (``hpo.progress``), so it goes wherever the CLI's logging goes. The bar
+is drawn only when the stream is a terminal; in a CI log or a pipe there is no bar and no
+carriage return, only the lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import TextIO
+
+import optuna
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from hpo.storage import SURPLUS, count_finished
+
+logger = logging.getLogger(__name__)
+
+
+class TrialProgress:
+    """Optuna callback: one log line per finished trial (state, value, best so far, count),
+    and one step of ``bar`` if there is one."""
+
+    def __init__(self, target: int, done: int, bar: tqdm | None = None) -> None:
+        self.target = target
+        self.count = done
+        self.bar = bar
+        self.start = time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        attrs = trial.user_attrs
+        if attrs.get("fail_reason") == SURPLUS:
+            return
+        # From the storage: the count sums every worker's trials, on every machine, and leaves
+        # out re-queued and interrupted ones.
+        self.count = count_finished(study)
+        if trial.state.name == "COMPLETE":
+            what = f"val_accuracy {trial.value:.4f}"
+        elif trial.state.name == "PRUNED":
+            what = f"pruned after epoch {attrs.get('epochs', '?')}"
+        else:
+            reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
+            what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
+        try:
+            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+        except ValueError:
+            best = "no complete trial yet"
+        speed = attrs.get("seconds_per_epoch")
+        speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
+        logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,
+                    trial.number, what, speed, best, time.monotonic() - self.start)
+        if self.bar is not None:
+            self.bar.set_postfix_str(best, refresh=False)
+            self.bar.update(self.count - self.bar.n)
+
+
+@contextlib.contextmanager
+def trial_progress(target: int, done: int, stream: TextIO | None = None,
+                   ) -> Iterator[TrialProgress]:
+    """The callback for ``study.optimize``, with a bar over the trials if ``stream`` (default:
+    stderr) is a terminal. While the bar is up, console log lines are written above it."""
+    stream = sys.stderr if stream is None else stream
+    if not _is_terminal(stream):
+        yield TrialProgress(target, done)
+        return
+    with tqdm(total=target, initial=done, unit="trial", desc="trials", file=stream,
+              dynamic_ncols=True, leave=True) as bar, logging_redirect_tqdm():
+        yield TrialProgress(target, done, bar)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

@@ -1,0 +1,455 @@
+"""``python -m hpo.report --study NAME``: one self-contained HTML page per study, and PNGs.
+
+``write_report`` puts in ``<out>/report.html`` what there is to see of a study: a summary (trials
+by state, the best parameters, validation and test scores), Optuna's own plots, the learning
+curves of the best trial and of the final retrain, the test set's confusion matrix and the best
+trials in a table. plotly.js is inlined once, so the page opens offline. The learning curves and
+the confusion matrix are also drawn to PNG files beside it, for a terminal.
+
+The run (``python -m hpo.run``) writes the report at its end; this module's CLI writes it again
+for any stored study, reading the final step's result from ``<out>/best.json`` if it is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo._cli import EXIT_OK, Parser, configure_logging, positive_int, run_cli
+from hpo.errors import HpoError
+from hpo.storage import DEFAULT_STORAGE, check_url, load_existing_study
+
+if TYPE_CHECKING:
+    import optuna
+    from plotly.graph_objects import Figure
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+CURVES_PNG = "learning_curves.png"
+CONFUSION_PNG = "confusion_matrix.png"
+TOP_K = 10
+PAGE_WIDTH = 1150  # pixels of content, as the page's style sets them
+# The states in the order a summary lists them; Optuna's TrialState names.
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+# One colour per curve, shared by the HTML and the PNG figures (plotly's defaults).
+TRIAL_COLOUR, FINAL_COLOUR = "#636efa", "#ef553b"
+
+
+def write_report(study: optuna.Study, out_dir: Path,
+                 final: Mapping[str, Any] | None = None, top_k: int = TOP_K) -> list[Path]:
+    """Write ``out_dir/report.html`` and the PNGs; returns the files written, the page first.
+
+    ``final`` is what the final step wrote to best.json; without it the page has no test
+    section. A plot that cannot be drawn (too few trials, say) becomes a note on the page.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = _best_trial(study)
+    curves = _curves(best, final)
+    matrix = final.get("confusion_matrix") if final else None
+    sections = [
+        ("Summary", _summary(study, best, final)),
+        ("Learning curves", _figure_or_note(
+            lambda: _curves_figure(curves), None if curves else _curves_note(best, final))),
+        ("Test set: confusion matrix", _confusion_caption(final) + _figure_or_note(
+            lambda: _confusion_figure(matrix), None if matrix else _confusion_note(final))),
+        *(("Search: " + title, body) for title, body in _optuna_sections(study)),
+        (f"Top {top_k} trials", _top_trials_table(study, top_k)),
+    ]
+    path = out_dir / REPORT_FILE
+    path.write_text(_page(study, sections), encoding="utf-8")
+    written = [path]
+    if curves:
+        written.append(_curves_png(curves, out_dir / CURVES_PNG))
+    if matrix:
+        written.append(_confusion_png(matrix, final, out_dir / CONFUSION_PNG))
+    return written
+
+
+# -- the data the page shows -------------------------------------------------------------------
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no complete trial
+        return None
+
+
+def _curves(best: optuna.trial.FrozenTrial | None,
+            final: Mapping[str, Any] | None) -> dict[str, dict[str, list[float | None]]]:
+    """Per-epoch curves by label: {"trial 3 training": {"loss": [...], "accuracy": [...]}}."""
+    curves: dict[str, dict[str, list[float | None]]] = {}
+    history = best.user_attrs.get("history") if best is not None else None
+    if history:
+        for split, prefix in (("training", ""), ("validation", "val_")):
+            metrics = {m: history.get(prefix + m) or [] for m in ("loss", "accuracy")}
+            if any(metrics.values()):
+                curves[f"trial {best.number} {split}"] = metrics
+    if final and final.get("history"):
+        metrics = {m: final["history"].get(m) or [] for m in ("loss", "accuracy")}
+        if any(metrics.values()):
+            curves[f"final retrain of trial {final.get('trial')} (train + validation)"] = metrics
+    return curves
+
+
+def _curves_note(best, final) -> str:
+    if best is None and not final:
+        return "No learning curves: no trial has completed."
+    return ("No learning curves: the trials of this study were run by an hpo version that did "
+            "not record a per-epoch history.")
+
+
+def _confusion_note(final: Mapping[str, Any] | None) -> str:
+    if not final:
+        return ("No test results: the final retrain and test did not run (--no-final, or no "
+                "best.json in the output directory).")
+    return "No confusion matrix: this best.json was written by an hpo version without one."
+
+
+# -- Optuna's plots ----------------------------------------------------------------------------
+
+def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
+    from optuna import visualization as vis
+    from optuna.importance import FanovaImportanceEvaluator
+
+    trials = study.get_trials(deepcopy=False)
+    n_complete = sum(t.state.name == "COMPLETE" for t in trials)
+    has_steps = any(t.intermediate_values for t in trials)
+    need_complete = f"needs a complete trial; this study has {n_complete}"
+    plots: list[tuple[str, Callable[[], Figure], str | None]] = [
+        ("optimization history", lambda: vis.plot_optimization_history(study),
+         None if n_complete else need_complete),
+        ("intermediate values (validation accuracy per epoch)",
+         lambda: vis.plot_intermediate_values(study),
+         None if has_steps else "needs a trial that reported an epoch"),
+        ("parameter importances",
+         lambda: vis.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)),
+         None if n_complete >= 2 else
+         f"needs at least 2 complete trials; this study has {n_complete}"),
+        ("parallel coordinate", lambda: vis.plot_parallel_coordinate(study),
+         None if n_complete else need_complete),
+        ("slice", lambda: vis.plot_slice(study), None if n_complete else need_complete),
+    ]
+    return [(title, _figure_or_note(draw, f"The {title} plot {why}." if why else None))
+            for title, draw, why in plots]
+
+
+def _figure_or_note(draw: Callable[[], Figure | None], note: str | None) -> str:
+    """The figure as an HTML fragment, or a note saying why there is none.
+
+    ``note`` given means the figure is known in advance not to be drawable.
+    """
+    if note is None:
+        try:
+            figure = draw()
+        # A plot that fails must not cost the rest of the page (nor the run that writes it).
+        except Exception as e:  # noqa: BLE001
+            logger.warning("report: a plot could not be drawn: %s: %s", type(e).__name__, e)
+            return _note(f"This plot could not be drawn ({type(e).__name__}: {e}).")
+        if figure is not None and figure.data:
+            return _figure_html(figure)
+        note = "This plot has nothing to show yet."
+    return _note(note)
+
+
+def _figure_html(figure: Figure) -> str:
+    figure.update_layout(height=figure.layout.height or 460)
+    fragment = figure.to_html(full_html=False, include_plotlyjs=False,
+                              config={"displaylogo": False, "responsive": True})
+    # Some of Optuna's figures are wider than the page (the slice plot: 300 px a parameter);
+    # they scroll sideways inside their box instead of widening the page.
+    wide = (figure.layout.width or 0) > PAGE_WIDTH
+    return (_note("Wider than the page: scroll sideways to see all of it.") if wide else "") + \
+        f'<div class="figure">{fragment}</div>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+# -- our own figures ---------------------------------------------------------------------------
+
+def _curves_figure(curves: Mapping[str, Mapping[str, list[float | None]]]) -> Figure | None:
+    if not curves:
+        return None
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for label, metrics in curves.items():
+        colour, dash = _style(label)
+        for col, metric in enumerate(("loss", "accuracy"), start=1):
+            values = metrics.get(metric) or []
+            figure.add_scatter(
+                x=list(range(1, len(values) + 1)), y=values, name=label, legendgroup=label,
+                showlegend=col == 1, mode="lines+markers",
+                line={"color": colour, "dash": dash}, row=1, col=col,
+            )
+        figure.update_xaxes(title_text="epoch", dtick=1)
+    figure.update_layout(legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def _confusion_figure(matrix: Sequence[Sequence[int]] | None) -> Figure | None:
+    if not matrix:
+        return None
+    import plotly.graph_objects as go
+
+    labels = [str(i) for i in range(len(matrix))]
+    figure = go.Figure(go.Heatmap(
+        z=matrix, x=labels, y=labels, text=matrix, texttemplate="%{text}",
+        colorscale="Blues", hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+    ))
+    figure.update_layout(
+        width=620, height=560, margin={"t": 40},
+        xaxis={"title": "predicted class", "type": "category"},
+        yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
+    )
+    return figure
+
+
+def _confusion_caption(final: Mapping[str, Any] | None) -> str:
+    if not final:
+        return ""
+    return (f"<p>Test accuracy {final['test_accuracy']:.4f} on {_fmt(final.get('n_test'))} "
+            f"held-out examples, trial {html.escape(str(final.get('trial')))} retrained; rows "
+            f"are the true classes, columns the predicted ones.</p>")
+
+
+def _style(label: str) -> tuple[str, str]:
+    if label.startswith("final"):
+        return FINAL_COLOUR, "solid"
+    return TRIAL_COLOUR, "dash" if label.endswith("validation") else "solid"
+
+
+def _curves_png(curves: Mapping[str, Mapping[str, list[float | None]]], path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = MplFigure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for label, metrics in curves.items():
+            values = [math.nan if v is None else v for v in metrics.get(metric) or []]
+            colour, dash = _style(label)
+            ax.plot(range(1, len(values) + 1), values, marker="o", color=colour,
+                    linestyle="--" if dash == "dash" else "-", label=label)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _confusion_png(matrix: Sequence[Sequence[int]], final: Mapping[str, Any], path: Path
+                   ) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    n = len(matrix)
+    figure = MplFigure(figsize=(6.4, 5.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=ax)
+    top = max((max(row) for row in matrix), default=0)
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize="small",
+                    color="white" if count > top / 2 else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"test set: accuracy {final['test_accuracy']:.4f} on "
+                 f"{_fmt(final.get('n_test'))} (trial {final.get('trial')} retrained)")
+    figure.savefig(path, dpi=100)
+    return path
+
+
+# -- tables and the page -----------------------------------------------------------------------
+
+def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state.name for t in trials]
+    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in STATES if states.count(s))
+    attrs = study.user_attrs
+    rows = [
+        ("model", f"{attrs.get('family', '?')} on {attrs.get('dataset', '?')} "
+                  f"(input {tuple(attrs.get('input_shape', ()))}, "
+                  f"{attrs.get('n_classes', '?')} classes)"),
+        ("trials", f"{len(trials)} ({counts or 'none yet'})"),
+    ]
+    if best is None:
+        rows.append(("best trial", "none: no trial has completed"))
+    else:
+        rows += [
+            ("best trial", f"{best.number}: validation accuracy {best.value:.4f}, "
+                           f"{_fmt(best.user_attrs.get('n_params'))} parameters, best epoch "
+                           f"{_fmt(best.user_attrs.get('best_epoch'))} of "
+                           f"{_fmt(best.user_attrs.get('epochs'))}"),
+        ]
+    if final:
+        rows += [
+            ("test accuracy", f"{final['test_accuracy']:.4f} (loss {final['test_loss']:.4f}), "
+                              f"tested once on {_fmt(final.get('n_test'))} held-out examples"),
+            ("final retrain", f"trial {final.get('trial')} on {_fmt(final.get('n_train'))} "
+                              f"examples (train + validation) for {_fmt(final.get('epochs'))} "
+                              f"epochs"),
+        ]
+        if best is not None and final.get("trial") != best.number:
+            rows.append(("note", f"the final retrain is of trial {final.get('trial')}, but the "
+                                 f"study's best is now trial {best.number}; rerun "
+                                 f"python -m hpo.run without --no-final to test it"))
+    else:
+        rows.append(("test", "not run (--no-final, or no best.json in the output directory)"))
+    parts = [_table(None, rows)]
+    if best is not None:
+        parts.append("<h3>Best parameters</h3>")
+        parts.append(_table(("parameter", "value"),
+                            [(k, _fmt(v)) for k, v in best.params.items()]))
+    return "\n".join(parts)
+
+
+def _ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete trials best first, then pruned, failed and unfinished ones by number."""
+    trials = study.get_trials(deepcopy=False)
+    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
+    order = {s: i for i, s in enumerate(STATES)}
+
+    def key(t: optuna.trial.FrozenTrial) -> tuple[int, float, int]:
+        value = sign * t.value if t.state.name == "COMPLETE" and t.value is not None else 0.0
+        return order.get(t.state.name, len(order)), value, t.number
+
+    return sorted(trials, key=key)
+
+
+def _top_trials_table(study: optuna.Study, k: int) -> str:
+    trials = _ranked_trials(study)
+    if not trials:
+        return _note("No trials yet.")
+    rows = []
+    for t in trials[:k]:
+        attrs = t.user_attrs
+        why = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        rows.append((
+            str(t.number), t.state.name.lower() + (f": {why}" if why else ""),
+            f"{t.value:.4f}" if t.value is not None and math.isfinite(t.value) else "",
+            _fmt(attrs.get("n_params")), _fmt(attrs.get("epochs")),
+            _fmt(attrs.get("seconds_per_epoch")),
+            " ".join(f"{name}={_fmt(v)}" for name, v in t.params.items()),
+        ))
+    caption = (f"The {min(k, len(trials))} best of {len(trials)} trials: complete ones by "
+               f"validation accuracy, then pruned and failed ones.")
+    return _note(caption) + _table(
+        ("trial", "state", "value", "n_params", "epochs", "s/epoch", "params"), rows)
+
+
+def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
+    head = ("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr></thead>") if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table>{head}<tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; padding: 0 1em;
+       color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.meta, .note { color: #666; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+.figure { overflow-x: auto; }
+"""
+
+
+def _page(study: optuna.Study, sections: Sequence[tuple[str, str]]) -> str:
+    from plotly.offline import get_plotlyjs
+
+    name = html.escape(study.study_name)
+    body = "\n".join(f"<section>\n<h2>{html.escape(title)}</h2>\n{content}\n</section>"
+                     for title, content in sections)
+    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>hpo report: {name}</title>\n<style>{_STYLE}</style>\n"
+        # plotly.js once for every figure on the page, inline: the page needs no network.
+        f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>\n<body>\n"
+        f"<h1>Study {name}</h1>\n<p class=\"meta\">hpo report, generated {generated}</p>\n"
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="hpo.report", description="Write report.html (and PNGs of the learning "
+               "curves and the confusion matrix) for a stored study.")
+    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
+    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--out", metavar="DIR",
+                   help="where the report goes, and where the run's best.json is read from if "
+                   "there (default: runs/STUDY/)")
+    p.add_argument("--top", type=positive_int, default=TOP_K, metavar="K",
+                   help=f"trials in the table of the best ones (default: {TOP_K})")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.debug)
+    return run_cli("hpo.report", lambda: _report(args), args.debug)
+
+
+def _report(args: argparse.Namespace) -> int:
+    url = check_url(args.storage)
+    study = load_existing_study(url, args.study)
+    out_dir = Path(args.out) if args.out else Path("runs") / args.study
+    final = read_final(out_dir / "best.json", args.study)
+    html_path, *images = write_report(study, out_dir, final, args.top)
+    print(f"wrote {html_path}" + "".join(f", {p}" for p in images)
+          + ("" if final else f" (no test results: no best.json in {out_dir})"))
+    return EXIT_OK
+
+
+def read_final(path: Path, study_name: str) -> dict[str, Any] | None:
+    """The final step's result from best.json, or None if there is none."""
+    if not path.is_file():
+        return None
+    try:
+        final = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise HpoError(f"cannot read {path}: {e}; delete it, or rerun the study to rewrite "
+                       f"it") from None
+    if not isinstance(final, dict) or not {"test_accuracy", "test_loss"} <= set(final):
+        raise HpoError(f"{path} is not a best.json written by hpo's final step")
+    if final.get("study") != study_name:
+        raise HpoError(f"{path} is from study '{final.get('study')}', not '{study_name}'; "
+                       f"pass --out with the directory of {study_name}'s run")
+    return final
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
