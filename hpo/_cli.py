@@ -21,6 +21,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def stored_study_parser(prog: str, description: str) -> Parser:
+    """A parser for a command that reads one stored study: --study, --storage and --debug."""
+    from hpo.storage import DEFAULT_STORAGE
+
+    p = Parser(prog=prog, description=description)
+    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
+    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def main_of(prog: str, parser: argparse.ArgumentParser,
+            body: Callable[[argparse.Namespace], int], argv: Sequence[str] | None) -> int:
+    """Parse ``argv``, set up logging, run ``body(args)`` with the CLI's error handling."""
+    args = parser.parse_args(argv)
+    configure_logging(args.debug)
+    return run_cli(prog, lambda: body(args), args.debug)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -10,10 +10,9 @@ import argparse
 import shlex
 from collections.abc import Sequence
 
-from hpo._cli import EXIT_OK, Parser, configure_logging, run_cli
+from hpo._cli import EXIT_OK, main_of, stored_study_parser
 from hpo.errors import HpoError
 from hpo.storage import (
-    DEFAULT_STORAGE,
     check_exists,
     check_url,
     find_study_id,
@@ -47,23 +46,17 @@ def study_url(host: str, port: int, study_id: int) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="hpo.dashboard", description="Open a stored study in optuna-dashboard: "
+    p = stored_study_parser("hpo.dashboard", "Open a stored study in optuna-dashboard: "
                "every trial with its parameters, learning curve and user attributes.")
-    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
-    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
-                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to listen on (default: {DEFAULT_HOST}, this machine only)")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"port to listen on (default: {DEFAULT_PORT})")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.debug)
-    return run_cli("hpo.dashboard", lambda: _serve(args), args.debug)
+    return main_of("hpo.dashboard", build_parser(), _serve, argv)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpo._cli import EXIT_OK, Parser, configure_logging, positive_int, run_cli
+from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
-from hpo.storage import DEFAULT_STORAGE, check_url, load_existing_study
+from hpo.storage import check_url, load_existing_study
 
 logger = logging.getLogger(__name__)
 
@@ -91,23 +91,17 @@ def _dump(config: Mapping[str, Any], fmt: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="hpo.export", description="Write the best K configs of a stored study; "
+    p = stored_study_parser("hpo.export", "Write the best K configs of a stored study; "
                "hpo.model_from_config(FILE) rebuilds a model from one.")
-    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
-    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
-                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--top", type=positive_int, default=1, metavar="K",
                    help="how many of the best complete trials (default: 1)")
     p.add_argument("--format", choices=FORMATS, default="json", help="file format")
     p.add_argument("--out", metavar="DIR", help="directory (default: runs/STUDY/configs/)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.debug)
-    return run_cli("hpo.export", lambda: _export(args), args.debug)
+    return main_of("hpo.export", build_parser(), _export, argv)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -22,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo._cli import EXIT_OK, Parser, configure_logging, positive_int, run_cli
+from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
-from hpo.storage import DEFAULT_STORAGE, check_url, load_existing_study
+from hpo.storage import check_url, load_existing_study
 
 if TYPE_CHECKING:
     import optuna
@@ -403,24 +403,18 @@ def _page(study: optuna.Study, sections: Sequence[tuple[str, str]]) -> str:
 # -- the command line --------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = Parser(prog="hpo.report", description="Write report.html (and PNGs of the learning "
+    p = stored_study_parser("hpo.report", "Write report.html (and PNGs of the learning "
                "curves and the confusion matrix) for a stored study.")
-    p.add_argument("--study", required=True, metavar="NAME", help="the Optuna study name")
-    p.add_argument("--storage", metavar="URL", default=DEFAULT_STORAGE,
-                   help=f"Optuna storage URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--out", metavar="DIR",
                    help="where the report goes, and where the run's best.json is read from if "
                    "there (default: runs/STUDY/)")
     p.add_argument("--top", type=positive_int, default=TOP_K, metavar="K",
                    help=f"trials in the table of the best ones (default: {TOP_K})")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure_logging(args.debug)
-    return run_cli("hpo.report", lambda: _report(args), args.debug)
+    return main_of("hpo.report", build_parser(), _report, argv)
 
 
 def _report(args: argparse.Namespace) -> int:
