@@ -70,6 +70,8 @@ def configure_logging(debug: bool, prefix: str = "") -> None:
         datefmt="%H:%M:%S",
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if debug else "3")
+    if not debug:  # e.g. "triggered tf.function retracing": every trial is a new model
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)

@@ -14,8 +14,10 @@ import optuna
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from hpo.data import Dataset
+from hpo.fit import STEPS_PER_EXECUTION, Feeder
 from hpo.models import build_model
 from hpo.objective import rounded, trial_seed
+from hpo.space import DIMENSIONS
 from hpo.spec import StudySpec
 
 logger = logging.getLogger(__name__)
@@ -54,12 +56,13 @@ def retrain_and_test(
     keras.backend.clear_session()
     keras.utils.set_random_seed(trial_seed(spec, best.number))
     model = build_model(best.params, data.search.input_shape, data.search.n_classes,
-                        spec.family)
+                        spec.family, steps_per_execution=STEPS_PER_EXECUTION)
     x, y = data.search.train_and_validation()
+    feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs", best.number, len(y), epochs)
     start = time.perf_counter()
-    fitted = model.fit(x, y, batch_size=best.params.get("batch_size", 128), epochs=epochs,
-                       verbose=0)
+    batch_size = best.params.get("batch_size", DIMENSIONS["batch_size"].default)
+    fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
     train_seconds = time.perf_counter() - start
 
     x_test, y_test = data.test.open()

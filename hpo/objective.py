@@ -18,8 +18,9 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from hpo.data import SearchData
+from hpo.fit import STEPS_PER_EXECUTION, Feeder
 from hpo.models import build_model
-from hpo.space import suggest
+from hpo.space import DIMENSIONS, suggest
 from hpo.spec import StudySpec
 from hpo.storage import INTERRUPTED
 
@@ -93,6 +94,8 @@ def make_objective(
 ) -> Callable[[optuna.Trial], float]:
     """The objective Optuna optimizes: validation accuracy of one trained configuration."""
 
+    feeder = Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)
+
     def objective(trial: optuna.Trial) -> float:
         keras.backend.clear_session()
         keras.utils.set_random_seed(trial_seed(spec, trial.number))
@@ -100,7 +103,8 @@ def make_objective(
         n_params = None
         try:
             params = suggest(trial, spec.space)
-            model = build_model(params, data.input_shape, data.n_classes, spec.family)
+            model = build_model(params, data.input_shape, data.n_classes, spec.family,
+                                steps_per_execution=STEPS_PER_EXECUTION)
             n_params = int(model.count_params())
             trial.set_user_attr("n_params", n_params)  # shown while the trial runs
             callbacks: list[keras.callbacks.Callback] = [
@@ -112,11 +116,10 @@ def make_objective(
                 callbacks.append(keras.callbacks.EarlyStopping(
                     monitor=METRIC, mode="max", patience=spec.budget.patience))
             history = model.fit(
-                data.x_train,
-                data.y_train,
-                batch_size=params.get("batch_size", 128),
+                feeder.train(params.get("batch_size", DIMENSIONS["batch_size"].default)),
                 epochs=spec.budget.max_epochs,
-                validation_data=(data.x_val, data.y_val),
+                validation_data=feeder.validation(),
+                shuffle=False,  # the feeder shuffles
                 callbacks=callbacks,
                 verbose=0,
             )

@@ -36,7 +36,7 @@ Scalar = bool | int | float | str
 class Dimension:
     """What one hyperparameter is: its type, its valid values and its default."""
 
-    kind: str  # "float", "int", "bool" or "choice"
+    kind: str  # "float", "int", "bool", "choice" or "layers"
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -53,6 +53,8 @@ class Dimension:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "layers":
+            return "a list of layer widths, e.g. [128, 64]"
         noun = "an integer" if self.kind == "int" else "a number"
         bounds = []
         if self.minimum is not None:
@@ -71,6 +73,12 @@ class Dimension:
             if not isinstance(value, bool):
                 raise ValueError(f"got {value!r}; expected true or false")
             return value
+        if self.kind == "layers":
+            widths = value if isinstance(value, list) else None
+            if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1
+                                     for w in widths):
+                raise ValueError(f"got {value!r}; expected {self.expected()}")
+            return layers_name(widths)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"got {value!r}; expected {self.expected()}")
         if self.kind == "int":
@@ -119,6 +127,9 @@ DIMENSIONS: dict[str, Dimension] = {
     "units": Dimension(
         "int", 128, "width of each hidden layer (units_1, units_2, ...)", minimum=1,
         per_layer=True,
+    ),
+    "layers": Dimension(
+        "layers", None, "whole architectures instead of n_layers and units: [[128], [128, 64]]"
     ),
     "activation": Dimension("choice", "relu", "hidden-layer activation", choices=ACTIVATIONS),
     "initializer": Dimension(
@@ -192,6 +203,11 @@ class Range:
 Domain = Fixed | Choice | Range
 
 
+def layers_name(widths: list[int]) -> str:
+    """An architecture as Optuna stores a choice: [128, 64] -> "128-64"."""
+    return "-".join(str(w) for w in widths)
+
+
 def layer_param(i: int) -> str:
     """The parameter name of hidden layer ``i``'s width (1-based)."""
     return f"units_{i}"
@@ -225,6 +241,11 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     otherwise build a different model than the one it claims to describe.
     """
     known = set(DIMENSIONS) - {"units"}
+    if params.get("layers") is not None:
+        widths = [int(w) for w in str(params["layers"]).split("-")]
+        params = {k: v for k, v in params.items() if k != "layers"}
+        params.update({"n_layers": len(widths)},
+                      **{layer_param(i): w for i, w in enumerate(widths, start=1)})
     n_layers = params.get("n_layers", DIMENSIONS["n_layers"].default)
     layer_names = {layer_param(i) for i in range(1, int(n_layers) + 1)}
     unknown = sorted(set(params) - known - layer_names)
@@ -235,6 +256,7 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
         )
     full = {name: dim.default for name, dim in DIMENSIONS.items() if not dim.per_layer}
     full.update({k: v for k, v in params.items() if k in known})
+    full.pop("layers")
     full["units"] = [
         params.get(layer_param(i), DIMENSIONS["units"].default) for i in range(1, n_layers + 1)
     ]

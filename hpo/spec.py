@@ -173,6 +173,10 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     space_raw = _table(raw, "space", source)
     space = {key: parse_domain(key, value, f"{source} [space]")
              for key, value in space_raw.items()}
+    both = sorted({"n_layers", "units"} & set(space)) if "layers" in space else []
+    if both:
+        raise SpecError(f"{source} [space]: 'layers' sets whole architectures, so it cannot "
+                        f"go with {' or '.join(both)}; keep one way of describing the layers")
     spec = StudySpec(
         name=name,
         description=description,

@@ -76,3 +76,11 @@ def test_grid_space_expands_choices_steps_and_layers():
     })
     assert grid == {"optimizer": ["sgd", "adam"], "n_layers": [1, 2], "units_1": [8, 16],
                     "units_2": [8, 16], "dropout": [0.0, 0.1, 0.2]}
+
+
+def test_whole_architectures_as_choices():
+    space = {"layers": Choice(("128", "128-64", "512-256-128"))}
+    params = suggest(fixed(layers="512-256-128"), space)
+    assert params == {"layers": "512-256-128"}
+    full = resolve(params)
+    assert full["units"] == [512, 256, 128] and full["n_layers"] == 3

@@ -118,3 +118,12 @@ def test_missing_sampler_extra_says_how_to_install(tmp_path, monkeypatch):
                         lambda name, *a: None if name == "cmaes" else real(name, *a))
     with pytest.raises(SpecError, match=r"needs the 'cmaes' package.*pip install 'hpo\[cmaes\]'"):
         parse_spec({"sampler": {"name": "cmaes"}}, name="x")
+
+
+def test_layers_lists_architectures_and_excludes_units(tmp_path):
+    spec = spec_from("[space]\nlayers = [[128], [128, 64], [512, 256, 128]]", tmp_path)
+    assert spec.space["layers"] == Choice(("128", "128-64", "512-256-128"))
+    with pytest.raises(SpecError, match="'layers' sets whole architectures.*units"):
+        spec_from("[space]\nlayers = [[128]]\nunits = 64", tmp_path)
+    with pytest.raises(SpecError, match=r"layers: got \[0\]; expected a list of layer widths"):
+        spec_from("[space]\nlayers = [[0]]", tmp_path)
