@@ -38,5 +38,8 @@ def record(name: str, command: str, body: str) -> None:
     section = f"## {name}\n\nCommand: `{command}` ({machine})\n\n{body}\n"
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text + section + "\n"
+    if pattern.search(text):
+        text = pattern.sub(section + "\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text.rstrip() + "\n")

@@ -255,7 +255,6 @@ def run_trials(
         # A bad trial (diverged, out of memory, an impossible config) fails alone.
         catch=(Exception,),
         callbacks=[*callbacks, stop_when_full],
-        gc_after_trial=True,
     )
 
 
