@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -80,6 +82,22 @@ def configure_logging(debug: bool, prefix: str = "") -> None:
     if not debug:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_drop_interrupt_tracebacks)
+        sys.unraisablehook = _quiet_unraisable_interrupt
+
+
+def _quiet_unraisable_interrupt(unraisable) -> None:
+    # Ctrl-C can land inside a finalizer (a weakref callback during garbage collection): Python
+    # prints "Exception ignored in ..." with a traceback and drops the interrupt. Print nothing
+    # and deliver the signal again, from another thread so that it arrives after the finalizer.
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if callable(signal.getsignal(sig)):
+            timer = threading.Timer(0.1, os.kill, args=(os.getpid(), sig))
+            timer.daemon = True
+            timer.start()
+            return
 
 
 def _drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:

@@ -163,4 +163,7 @@ class Supervisor:
             worker.process.join(timeout=60)
             if worker.process.is_alive():
                 worker.process.terminate()
+                worker.process.join(timeout=10)
+            if worker.process.is_alive():  # its trial is re-queued by the heartbeat on resume
+                worker.process.kill()
                 worker.process.join()
