@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,52 +43,79 @@ def best_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[st
 
 
 def retrain_and_test(
-    spec: StudySpec, study: optuna.Study, data: Dataset, out_dir: Path
+    spec: StudySpec,
+    study: optuna.Study,
+    data: Dataset,
+    out_dir: Path,
+    others: Sequence[optuna.trial.FrozenTrial] = (),
 ) -> dict[str, Any]:
     """Retrain the study's best trial on train + validation and evaluate it once on test.
 
     Writes ``out_dir/best.json`` and ``out_dir/model.keras``; returns what best.json holds:
     ``best_config`` plus the test scores, the retrain's ``history`` (loss and accuracy per
     epoch) and the test ``confusion_matrix`` (rows: true class, columns: predicted class).
+    ``others`` are retrained and tested too (a study that reports every setting's test score);
+    their results are under ``"others"``, keyed by trial number. The test split is opened once.
     """
+    x_test, y_test = data.test.open()
+
+    def retrain_and_score(trial: optuna.trial.FrozenTrial) -> tuple[keras.Model, dict[str, Any]]:
+        config = best_config(study, trial)
+        model, retrained = _retrain(spec, trial, data, int(config["epochs"]))
+        return model, {**config, **_score(model, retrained, data, x_test, y_test)}
+
     best = study.best_trial
-    result = best_config(study, best)
-    epochs = int(result["epochs"])
+    model, result = retrain_and_score(best)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "model.keras")
+    tested = {t.number: retrain_and_score(t)[1] for t in others if t.number != best.number}
+    if tested:
+        result["others"] = {str(n): {k: r[k] for k in _SUMMARY} for n, r in tested.items()}
+    (out_dir / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    study.set_user_attr("final", {k: result[k] for k in _SUMMARY})
+    if tested:
+        study.set_user_attr("final_others", result["others"])
+    return result
+
+
+_SUMMARY = ("trial", "test_accuracy", "test_loss", "epochs")
+
+
+def _retrain(spec: StudySpec, trial: optuna.trial.FrozenTrial, data: Dataset,
+             epochs: int) -> tuple[keras.Model, dict[str, Any]]:
+    """``trial``'s model, trained with its seed on train + validation for ``epochs``."""
     keras.backend.clear_session()
-    keras.utils.set_random_seed(trial_seed(spec, best.number))
-    model = build_model(best.params, data.search.input_shape, data.search.n_classes,
+    keras.utils.set_random_seed(trial_seed(spec, trial.number))
+    model = build_model(trial.params, data.search.input_shape, data.search.n_classes,
                         spec.family, steps_per_execution=STEPS_PER_EXECUTION)
     x, y = data.search.train_and_validation()
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
-    logger.info("retraining trial %d on %d examples for %d epochs", best.number, len(y), epochs)
+    logger.info("retraining trial %d on %d examples for %d epochs", trial.number, len(y), epochs)
     start = time.perf_counter()
-    batch_size = best.params.get("batch_size", DIMENSIONS["batch_size"].default)
+    batch_size = trial.params.get("batch_size", DIMENSIONS["batch_size"].default)
     fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
-    train_seconds = time.perf_counter() - start
+    return model, {
+        "n_train": int(len(y)),
+        "retrain_seconds": round(time.perf_counter() - start, 2),
+        "history": {key: [rounded(v) for v in fitted.history.get(key, [])]
+                    for key in ("loss", "accuracy")},
+    }
 
-    x_test, y_test = data.test.open()
+
+def _score(model: keras.Model, retrained: dict[str, Any], data: Dataset,
+           x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
     # One pass over the test split; every test score comes from these predictions.
-    probabilities = model.predict(x_test, batch_size=1024, verbose=0)
-    predicted = np.argmax(probabilities, axis=1)
-    # The cross-entropy of the predictions alone: unlike model.evaluate's loss, no weight or
+    outputs = model.predict(x_test, batch_size=1024, verbose=0)
+    predicted = np.argmax(outputs, axis=1)
+    # The model's own loss on the predictions alone: unlike model.evaluate's loss, no weight or
     # activity penalty is added, so it measures the fit to the test labels only.
-    test_loss = keras.ops.mean(
-        keras.losses.sparse_categorical_crossentropy(y_test, probabilities))
+    test_loss = keras.ops.mean(model.loss(y_test, outputs))
     labels = list(range(data.search.n_classes))
-    result.update(
+    return dict(
         test_accuracy=float(accuracy_score(y_test, predicted)),
         test_loss=float(test_loss),
         n_params=int(model.count_params()),
-        n_train=int(len(y)),
         n_test=int(len(y_test)),
-        retrain_seconds=round(train_seconds, 2),
-        history={key: [rounded(v) for v in fitted.history.get(key, [])]
-                 for key in ("loss", "accuracy")},
+        **retrained,
         confusion_matrix=confusion_matrix(y_test, predicted, labels=labels).tolist(),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "model.keras")
-    (out_dir / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    study.set_user_attr("final", {k: result[k] for k in
-                                  ("trial", "test_accuracy", "test_loss", "epochs")})
-    return result

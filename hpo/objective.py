@@ -106,7 +106,7 @@ def make_objective(
         n_params = None
         fit_start = 0.0
         try:
-            params = suggest(trial, spec.space)
+            params = suggest(trial, spec.space, spec.inherited)
             model = build_model(params, data.input_shape, data.n_classes, spec.family,
                                 steps_per_execution=STEPS_PER_EXECUTION)
             n_params = int(model.count_params())

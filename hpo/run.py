@@ -136,13 +136,45 @@ def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]
     from hpo.storage import open_study
 
     setup = resolve(args)
+    if setup.spec.follows:
+        setup = _inherit(setup)
     spec = setup.spec
     data = load_dataset(spec.data, args.data_dir, seed=spec.seed)
     identity = {"family": spec.family, "dataset": data.name,
                 "input_shape": list(data.search.input_shape),
                 "n_classes": data.search.n_classes, "space": signature(spec.space)}
+    if spec.inherited:
+        identity["inherited"] = dict(spec.inherited)
     study = open_study(setup.url, setup.study_name, "maximize", identity)
     return setup, data, study
+
+
+def _inherit(setup: RunSetup) -> RunSetup:
+    """Pin what ``follows`` names: the best parameters of that study, in the same storage."""
+    from hpo.space import inherit
+    from hpo.storage import find_study_id, open_storage
+
+    spec = setup.spec
+    suffix = setup.study_name[len(spec.name):]  # "-digits" when --dataset changed the data
+    leader = f"{spec.follows}{suffix}"
+    how = (f"run `python -m hpo.run --study {spec.follows}` first (with the same --storage "
+           f"and --dataset)")
+    storage = open_storage(setup.url)
+    if find_study_id(storage, leader) is None:
+        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which "
+                       f"{mask(setup.url)} does not hold; {how}")
+    study = optuna.load_study(study_name=leader, storage=storage)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which has no "
+                       f"completed trial yet; {how}") from None
+    inherited = inherit(best.params, spec.space)
+    import dataclasses
+    from types import MappingProxyType
+
+    spec = dataclasses.replace(spec, inherited=MappingProxyType(inherited))
+    return dataclasses.replace(setup, spec=spec)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -156,7 +188,15 @@ def _run(args: argparse.Namespace) -> int:
     print(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
           f"{dashboard_command(setup.url)})", flush=True)
 
+    if spec.inherited:
+        print(f"follows {spec.follows}: keeps its best trial's "
+              + " ".join(f"{k}={_fmt(v)}" for k, v in spec.inherited.items()), flush=True)
     done = count_finished(study)
+    if spec.enqueue and not study.trials:
+        for params in spec.enqueue:  # tried first: known-good configurations from the file
+            study.enqueue_trial(dict(params), skip_if_exists=True)
+        print(f"enqueued {len(spec.enqueue)} configuration(s) from the study file to try "
+              f"first", flush=True)
     remaining = spec.budget.trials - done
     if remaining <= 0:
         print(f"the study already holds {done} finished trials (asked for "
@@ -182,10 +222,12 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
 
     _print_summary(study)
-    if args.no_final:
-        print("--no-final: skipped the final retrain and test")
+    _write_results(spec, study, setup.out_dir, None)
+    if args.no_final or spec.then:
+        print("--no-final: skipped the final retrain and test" if args.no_final else
+              f"the final retrain and test come after study {spec.then}")
         _write_report(study, setup.out_dir, None)
-        return EXIT_OK
+        return _run_next(args, spec)
     if not any(t.state.name == "COMPLETE" for t in study.trials):
         _write_report(study, setup.out_dir, None)  # what went wrong, trial by trial
         raise HpoError(f"no trial of study '{setup.study_name}' completed, so there is "
@@ -193,15 +235,47 @@ def _run(args: argparse.Namespace) -> int:
 
     from hpo.final import retrain_and_test
 
-    result = retrain_and_test(spec, study, data, setup.out_dir)
+    others = []
+    if spec.final == "each":
+        others = [t for t in study.trials if t.state.name == "COMPLETE"]
+        print(f"final step: retraining and testing each of the {len(others)} completed "
+              f"trials (the best is still the one chosen on validation)", flush=True)
+    result = retrain_and_test(spec, study, data, setup.out_dir, others=others)
     out_dir = setup.out_dir
     print(f"held-out test accuracy: {result['test_accuracy']:.4f} (loss "
           f"{result['test_loss']:.4f}): trial {result['trial']} retrained on "
           f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
           f"{result['n_test']}")
     print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
+    tests = {result["trial"]: result["test_accuracy"]}
+    tests.update({int(n): r["test_accuracy"] for n, r in result.get("others", {}).items()})
+    _write_results(spec, study, out_dir, tests)
     _write_report(study, out_dir, result)
     return EXIT_OK
+
+
+def _run_next(args: argparse.Namespace, spec: StudySpec) -> int:
+    if not spec.then:
+        return EXIT_OK
+    print(f"\nnext: study {spec.then} (named by {spec.name}'s `then`)", flush=True)
+    follow_up = argparse.Namespace(**{**vars(args), "study": spec.then, "out": None,
+                                      "trials": None})
+    return _run(follow_up)
+
+
+def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
+                   tests: dict[int, float] | None) -> None:
+    from hpo.results import printable, results_rows, summary_row, varied_params, write_results
+
+    rows = results_rows(spec, study, tests)
+    if not rows:
+        return
+    # Repeats of one configuration: how far apart are they? (Across settings it means nothing.)
+    summary = None if varied_params(spec, study) else summary_row(rows)
+    paths = write_results(rows, out_dir, summary)
+    title = "results with held-out test accuracy" if tests else "results (validation)"
+    print(f"\n{title}:\n{printable(rows, summary)}\nwrote {paths[0]} and {paths[1]}",
+          flush=True)
 
 
 def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> None:

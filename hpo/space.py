@@ -26,8 +26,13 @@ INITIALIZERS = (
     "random_normal",
     "random_uniform",
 )
+POOLINGS = ("max", "average", "none")
+# The output layer and the loss that goes with it: the usual softmax + cross-entropy, or the
+# notebooks' relu outputs trained with mean squared error against one-hot labels.
+HEADS = ("softmax_crossentropy", "relu_mse")
 _SGD = frozenset({"sgd"})
 _ADAM_FAMILY = frozenset({"adam", "nadam"})
+_CNN = frozenset({"cnn"})
 
 Scalar = bool | int | float | str
 
@@ -45,7 +50,13 @@ class Dimension:
     open_minimum: bool = False  # the minimum itself is not allowed
     open_maximum: bool = False
     optimizers: frozenset[str] | None = None  # sampled only for these optimizers
-    per_layer: bool = False  # one parameter per hidden layer: units_1, units_2, ...
+    families: frozenset[str] | None = None  # only these model families have it
+    # One parameter per layer, counted by this dimension: units_1, units_2, ... for n_layers.
+    per: str | None = None
+
+    @property
+    def per_layer(self) -> bool:
+        return self.per is not None
 
     def expected(self) -> str:
         """A short phrase for error messages: what a value of this dimension must be."""
@@ -123,10 +134,10 @@ DIMENSIONS: dict[str, Dimension] = {
         optimizers=_ADAM_FAMILY,
     ),
     "batch_size": Dimension("int", 128, "examples per gradient step", minimum=1),
-    "n_layers": Dimension("int", 2, "number of hidden layers", minimum=1, maximum=16),
+    "n_layers": Dimension("int", 2, "number of hidden dense layers", minimum=1, maximum=16),
     "units": Dimension(
-        "int", 128, "width of each hidden layer (units_1, units_2, ...)", minimum=1,
-        per_layer=True,
+        "int", 128, "width of each hidden dense layer (units_1, units_2, ...)", minimum=1,
+        per="n_layers",
     ),
     "layers": Dimension(
         "layers", None, "whole architectures instead of n_layers and units: [[128], [128, 64]]"
@@ -140,8 +151,25 @@ DIMENSIONS: dict[str, Dimension] = {
     "activity_l1": Dimension("float", 0.0, "L1 penalty on layer outputs", minimum=0.0),
     "activity_l2": Dimension("float", 0.0, "L2 penalty on layer outputs", minimum=0.0),
     "dropout": Dimension(
-        "float", 0.0, "dropout rate after each hidden layer", minimum=0.0, maximum=1.0,
+        "float", 0.0, "dropout rate after each hidden dense layer", minimum=0.0, maximum=1.0,
         open_maximum=True,
+    ),
+    "head": Dimension("choice", HEADS[0], "output activation and loss", choices=HEADS),
+    "conv_blocks": Dimension(
+        "int", 2, "convolution blocks (conv, pooling, dropout)", minimum=1, maximum=4,
+        families=_CNN,
+    ),
+    "filters": Dimension(
+        "int", 32, "filters of each block's convolution (filters_1, filters_2, ...)",
+        minimum=1, per="conv_blocks", families=_CNN,
+    ),
+    "kernel_size": Dimension("int", 3, "convolution kernel size", minimum=1, maximum=9,
+                             families=_CNN),
+    "pooling": Dimension("choice", "max", "2x2 pooling after each convolution",
+                         choices=POOLINGS, families=_CNN),
+    "conv_dropout": Dimension(
+        "float", 0.0, "dropout rate after each convolution block", minimum=0.0, maximum=1.0,
+        open_maximum=True, families=_CNN,
     ),
 }
 
@@ -208,14 +236,22 @@ def layers_name(widths: list[int]) -> str:
     return "-".join(str(w) for w in widths)
 
 
-def layer_param(i: int) -> str:
-    """The parameter name of hidden layer ``i``'s width (1-based)."""
-    return f"units_{i}"
+def layer_param(i: int, name: str = "units") -> str:
+    """The parameter name of layer ``i``'s value of per-layer dimension ``name`` (1-based)."""
+    return f"{name}_{i}"
 
 
-def suggest(trial: optuna.Trial, space: Mapping[str, Domain]) -> dict[str, Any]:
+def _count(params: Mapping[str, Any], dim: Dimension) -> int:
+    """How many layers a per-layer dimension has in ``params`` (its count, else the default)."""
+    assert dim.per is not None
+    return int(params.get(dim.per, DIMENSIONS[dim.per].default))
+
+
+def suggest(trial: optuna.Trial, space: Mapping[str, Domain],
+            inherited: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Sample one configuration from ``space``; dimensions the space leaves out are not set.
 
+    ``inherited`` parameters (another study's best, see ``inherit``) are stored as pins.
     Works with a real trial (the search) and with ``optuna.trial.FixedTrial`` (a rebuild).
     """
     params: dict[str, Any] = {}
@@ -228,10 +264,36 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Domain]) -> dict[str, Any]:
         if dim.optimizers is not None and optimizer not in dim.optimizers:
             continue
         params[name] = space[name].suggest(trial, name)
-    if "units" in space:
-        for i in range(1, params.get("n_layers", DIMENSIONS["n_layers"].default) + 1):
-            params[layer_param(i)] = space["units"].suggest(trial, layer_param(i))
+    for name, dim in DIMENSIONS.items():
+        if dim.per_layer and name in space:
+            for i in range(1, _count(params, dim) + 1):
+                params[layer_param(i, name)] = space[name].suggest(trial, layer_param(i, name))
+    for name, value in (inherited or {}).items():
+        if name not in params:
+            params[name] = trial.suggest_categorical(name, [value])
     return params
+
+
+def inherit(params: Mapping[str, Any], space: Mapping[str, Domain]) -> dict[str, Any]:
+    """The parameters of ``params`` (a trial's) that a study searching ``space`` keeps fixed.
+
+    A per-layer parameter goes with its dimension and with its layer count: a study that
+    searches ``n_layers`` or ``units`` inherits none of ``units_1, units_2, ...``.
+    """
+    kept = {}
+    for name, value in params.items():
+        base, _, index = name.rpartition("_")
+        dim = DIMENSIONS.get(base) if index.isdigit() else None
+        if dim is not None and dim.per is not None:
+            if base in space or dim.per in space or (dim.per == "n_layers" and "layers" in space):
+                continue
+        elif DIMENSIONS.get(name) and DIMENSIONS[name].optimizers and "optimizer" in space:
+            continue  # e.g. Adam's betas, when this study picks the optimizer itself
+        elif name in space or (name in ("n_layers", "units") and "layers" in space) or (
+                name == "layers" and ({"n_layers", "units"} & set(space))):
+            continue
+        kept[name] = value
+    return kept
 
 
 def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,26 +302,29 @@ def resolve(params: Mapping[str, Any]) -> dict[str, Any]:
     Unknown names are rejected: a config that names a hyperparameter hpo does not know would
     otherwise build a different model than the one it claims to describe.
     """
-    known = set(DIMENSIONS) - {"units"}
+    per_layer = {name: dim for name, dim in DIMENSIONS.items() if dim.per_layer}
+    known = set(DIMENSIONS) - set(per_layer)
     if params.get("layers") is not None:
         widths = [int(w) for w in str(params["layers"]).split("-")]
         params = {k: v for k, v in params.items() if k != "layers"}
         params.update({"n_layers": len(widths)},
                       **{layer_param(i): w for i, w in enumerate(widths, start=1)})
-    n_layers = params.get("n_layers", DIMENSIONS["n_layers"].default)
-    layer_names = {layer_param(i) for i in range(1, int(n_layers) + 1)}
+    layer_names = {layer_param(i, name) for name, dim in per_layer.items()
+                   for i in range(1, _count(params, dim) + 1)}
     unknown = sorted(set(params) - known - layer_names)
     if unknown:
+        counts = ", ".join(f"{name}_1..{name}_{_count(params, dim)}"
+                           for name, dim in per_layer.items())
         raise ValueError(
             f"unknown hyperparameter(s) {', '.join(unknown)}; valid: "
-            f"{', '.join(sorted(known))} and units_1..units_{n_layers}"
+            f"{', '.join(sorted(known))} and {counts}"
         )
     full = {name: dim.default for name, dim in DIMENSIONS.items() if not dim.per_layer}
     full.update({k: v for k, v in params.items() if k in known})
     full.pop("layers")
-    full["units"] = [
-        params.get(layer_param(i), DIMENSIONS["units"].default) for i in range(1, n_layers + 1)
-    ]
+    for name, dim in per_layer.items():
+        full[name] = [params.get(layer_param(i, name), dim.default)
+                      for i in range(1, _count(params, dim) + 1)]
     return full
 
 
@@ -279,10 +344,11 @@ def grid_space(space: Mapping[str, Domain]) -> dict[str, list[Scalar]]:
                 f"stepped range; '{name}' is a continuous range: list its values, e.g. "
                 f"{name} = [{domain.low}, {domain.high}]"
             )
-        if name == "units":
-            n_max = max(_possible_values(space, "n_layers"))
+        dim = DIMENSIONS[name]
+        if dim.per is not None:
+            n_max = max(_possible_values(space, dim.per))
             for i in range(1, n_max + 1):
-                grid[layer_param(i)] = values
+                grid[layer_param(i, name)] = values
         else:
             grid[name] = values
     return grid

@@ -20,8 +20,13 @@ from hpo.samplers import check_pruner, check_sampler
 from hpo.space import DIMENSIONS, Choice, Domain, Fixed, Range
 
 DATASETS = ("mnist", "digits", "npz")
-FAMILIES = ("mlp",)
-_TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space"}
+FAMILIES = ("mlp", "cnn")
+# What the final step retrains and tests: the best trial, or every completed one too (a
+# notebook-style experiment that reports each setting's test score; the best is still the one
+# chosen on validation).
+FINALS = ("best", "each")
+_TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space",
+             "enqueue", "final", "follows", "then"}
 _DATA_KEYS = {"dataset", "validation_size", "path"}
 _BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
 _RANGE_KEYS = {"low", "high", "log", "step"}
@@ -63,6 +68,15 @@ class StudySpec:
     pruner: Component
     space: Mapping[str, Domain]
     source: str  # the file it came from, for messages
+    # Configurations tried first, before the sampler's own (partial: the rest is sampled).
+    enqueue: tuple[Mapping[str, Any], ...] = ()
+    final: str = "best"
+    # The study whose best trial pins every dimension this one does not search ("then over
+    # dropout"); and the study to run right after this one, in the same command.
+    follows: str | None = None
+    then: str | None = None
+    # The followed study's best parameters that this one keeps fixed (set when a run starts).
+    inherited: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def override(self, **changes: Any) -> StudySpec:
         """A copy with CLI overrides applied and validated; None values are left alone.
@@ -177,6 +191,29 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     if both:
         raise SpecError(f"{source} [space]: 'layers' sets whole architectures, so it cannot "
                         f"go with {' or '.join(both)}; keep one way of describing the layers")
+    for key in space:
+        families = DIMENSIONS[key].families
+        if families is not None and family not in families:
+            raise SpecError(f"{source} [space] {key}: only the {', '.join(sorted(families))} "
+                            f"family has it, this study is family = \"{family}\"; remove it "
+                            f"or change the family")
+    enqueue = raw.get("enqueue", [])
+    if not isinstance(enqueue, list) or not all(isinstance(e, dict) for e in enqueue):
+        raise SpecError(f"{source}: enqueue: expected [[enqueue]] tables, one per "
+                        f"configuration, e.g. [[enqueue]] optimizer = \"adam\"")
+    enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}"))
+                     for i, e in enumerate(enqueue, start=1))
+    final = raw.get("final", "best")
+    if final not in FINALS:
+        raise SpecError(f"{source}: final: got {final!r}; expected one of {', '.join(FINALS)} "
+                        f"(\"each\" retrains and tests every completed trial)")
+    links = {}
+    for key in ("follows", "then"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value or value == name):
+            raise SpecError(f"{source}: {key}: got {value!r}; expected the name of another "
+                            f"study in studies/")
+        links[key] = value
     spec = StudySpec(
         name=name,
         description=description,
@@ -188,9 +225,39 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
         pruner=pruner,
         space=MappingProxyType(space),
         source=source,
+        enqueue=enqueued,
+        final=final,
+        **links,
     )
     _check_grid(spec)
     return spec
+
+
+def _parse_enqueued(raw: Mapping[str, Any], space: Mapping[str, Domain],
+                    where: str) -> dict[str, Any]:
+    """One [[enqueue]] configuration: parameter names as trials store them, values the study's
+    ``[space]`` allows (a value outside it would be a trial of another study)."""
+    params = {}
+    for key, value in raw.items():
+        base, _, index = key.rpartition("_")
+        per_layer = index.isdigit() and base in DIMENSIONS and DIMENSIONS[base].per_layer
+        dim = DIMENSIONS[base] if per_layer else DIMENSIONS.get(key)
+        if dim is None or (dim.per_layer and not per_layer):
+            raise SpecError(f"{where}: unknown parameter '{key}'; valid: "
+                            f"{', '.join(n for n, d in DIMENSIONS.items() if not d.per_layer)}"
+                            f", units_1, units_2, ..., filters_1, ...")
+        value = params[key] = _check_value(dim, value, f"{where} {key}")
+        domain = space.get(base if per_layer else key)
+        allowed = (
+            domain is None
+            or (isinstance(domain, Range) and domain.low <= value <= domain.high)
+            or (isinstance(domain, Choice) and value in domain.values)
+            or (isinstance(domain, Fixed) and value == domain.value)
+        )
+        if not allowed:
+            raise SpecError(f"{where} {key}: {value!r} is outside the study's [space] "
+                            f"({domain}); change the value or widen the space")
+    return params
 
 
 def parse_domain(name: str, raw: Any, where: str) -> Domain:

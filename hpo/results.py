@@ -1,0 +1,154 @@
+"""The study as a table: one row per trial (a setting of a notebook experiment), CSV and Markdown.
+
+Columns: the trial, the parameters the study varies, its state, its validation score (with the
+spread over folds when cross-validated), the epochs it ran, its size and speed, the held-out test
+score when the final step tested it, and why it failed or was pruned. A study whose trials all
+share one configuration (repeats over seeds) gets a last row with mean ± sd.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from hpo.space import Fixed
+from hpo.spec import StudySpec
+from hpo.storage import INTERRUPTED, SURPLUS
+
+CSV_FILE = "results.csv"
+MARKDOWN_FILE = "results.md"
+PRINTED_ROWS = 20  # a long search prints its best rows; the files hold every one
+
+
+def results_rows(spec: StudySpec, study: optuna.Study,
+                 tests: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
+    """One dict per finished trial, in trial order; ``tests`` maps trial number -> test accuracy."""
+    tests = tests or {}
+    varied = varied_params(spec, study)
+    rows = []
+    for trial in study.trials:
+        if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL"):
+            continue
+        if trial.user_attrs.get("fail_reason") in _NOT_RUN:
+            continue
+        attrs = trial.user_attrs
+        row: dict[str, Any] = {"trial": trial.number}
+        row.update({name: trial.params.get(name, "") for name in varied})
+        row["state"] = trial.state.name.lower()
+        row["validation"] = _value(trial)
+        row["cv_sd"] = attrs.get("cv_std")
+        row["epochs"] = attrs.get("epochs")
+        row["n_params"] = attrs.get("n_params")
+        row["s_per_epoch"] = attrs.get("seconds_per_epoch")
+        row["test"] = tests.get(trial.number)
+        row["note"] = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        rows.append(row)
+    if not any(r["cv_sd"] is not None for r in rows):
+        for r in rows:
+            del r["cv_sd"]
+    if not tests:
+        for r in rows:
+            del r["test"]
+    return rows
+
+
+# Trials that never trained: the surplus of a full study, a Ctrl-C.
+_NOT_RUN = (SURPLUS, INTERRUPTED)
+
+
+def varied_params(spec: StudySpec, study: optuna.Study) -> list[str]:
+    """The parameters that tell the rows apart: those the study searches, in trial order."""
+    names: list[str] = []
+    searched = {name for name, domain in spec.space.items() if not isinstance(domain, Fixed)}
+    for trial in study.trials:
+        for name in trial.params:
+            base = name.rpartition("_")[0] if name.rpartition("_")[2].isdigit() else name
+            if (name in searched or base in searched) and name not in names:
+                names.append(name)
+    return names
+
+
+def summary_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Mean ± sd of the validation (and test) scores over completed rows; None below two."""
+    done = [r for r in rows if r["state"] == "complete" and r["validation"] is not None]
+    if len(done) < 2:
+        return None
+    row: dict[str, Any] = {"trial": f"mean ± sd of {len(done)}"}
+    row["validation"] = _mean_sd([r["validation"] for r in done])
+    tests = [r["test"] for r in done if r.get("test") is not None]
+    if len(tests) >= 2:
+        row["test"] = _mean_sd(tests)
+    return row
+
+
+def write_results(rows: Sequence[Mapping[str, Any]], out_dir: Path,
+                  summary: Mapping[str, Any] | None = None) -> list[Path]:
+    """Write ``results.csv`` and ``results.md`` into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0]) if rows else ["trial"]
+    every = [*rows, summary] if summary else list(rows)
+    csv_path = out_dir / CSV_FILE
+    with csv_path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in every:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+    md_path = out_dir / MARKDOWN_FILE
+    md_path.write_text(markdown_table(every, columns) + "\n", encoding="utf-8")
+    return [csv_path, md_path]
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+                   ) -> str:
+    """A Markdown table, readable as plain text too: columns padded to their widths."""
+    columns = list(columns or (rows[0] if rows else ["trial"]))
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |" for r in cells]
+    return "\n".join(lines)
+
+
+def printable(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None,
+              limit: int = PRINTED_ROWS) -> str:
+    """The table to print: every row of a small study, the best ``limit`` of a large one."""
+    columns = list(rows[0]) if rows else ["trial"]
+    shown = list(rows)
+    caption = ""
+    if len(rows) > limit:
+        shown = sorted(rows, key=lambda r: -(r["validation"] or -math.inf))[:limit]
+        caption = f"\n(the best {limit} of {len(rows)} trials; all of them in {CSV_FILE})"
+    if summary:
+        shown.append(summary)
+    return markdown_table(shown, columns) + caption
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float | None:
+    if trial.state.name == "COMPLETE" and trial.values:
+        return trial.values[0]
+    # A pruned trial's last reported score says how far it had got.
+    if trial.intermediate_values:
+        return trial.intermediate_values[max(trial.intermediate_values)]
+    return None
+
+
+def _mean_sd(values: Sequence[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+    text = str(value)
+    return text if len(text) <= 90 else text[:87] + "..."
