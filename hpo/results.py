@@ -65,7 +65,8 @@ _NOT_RUN = (SURPLUS, INTERRUPTED)
 def varied_params(spec: StudySpec, study: optuna.Study) -> list[str]:
     """The parameters that tell the rows apart: those the study searches, in trial order."""
     names: list[str] = []
-    searched = {name for name, domain in spec.space.items() if not isinstance(domain, Fixed)}
+    searched = {name for name, domain in spec.space.items()
+                if not (isinstance(domain, Fixed) or domain.grid() and len(domain.grid()) == 1)}
     for trial in study.trials:
         for name in trial.params:
             base = name.rpartition("_")[0] if name.rpartition("_")[2].isdigit() else name

@@ -7,6 +7,7 @@ first trial trains or anything is written to the storage; TensorFlow is imported
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import signal
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import optuna
@@ -151,30 +153,27 @@ def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]
 
 def _inherit(setup: RunSetup) -> RunSetup:
     """Pin what ``follows`` names: the best parameters of that study, in the same storage."""
+    from hpo.errors import StorageError
     from hpo.space import inherit
-    from hpo.storage import find_study_id, open_storage
+    from hpo.storage import load_existing_study
 
     spec = setup.spec
     suffix = setup.study_name[len(spec.name):]  # "-digits" when --dataset changed the data
     leader = f"{spec.follows}{suffix}"
     how = (f"run `python -m hpo.run --study {spec.follows}` first (with the same --storage "
            f"and --dataset)")
-    storage = open_storage(setup.url)
-    if find_study_id(storage, leader) is None:
+    try:
+        study = load_existing_study(setup.url, leader)
+    except StorageError:
         raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which "
-                       f"{mask(setup.url)} does not hold; {how}")
-    study = optuna.load_study(study_name=leader, storage=storage)
+                       f"{mask(setup.url)} does not hold; {how}") from None
     try:
         best = study.best_trial
     except ValueError:
         raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which has no "
                        f"completed trial yet; {how}") from None
-    inherited = inherit(best.params, spec.space)
-    import dataclasses
-    from types import MappingProxyType
-
-    spec = dataclasses.replace(spec, inherited=MappingProxyType(inherited))
-    return dataclasses.replace(setup, spec=spec)
+    inherited = MappingProxyType(inherit(best.params, spec.space))
+    return dataclasses.replace(setup, spec=dataclasses.replace(spec, inherited=inherited))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -353,12 +352,13 @@ def _list_studies() -> int:
     studies = available_studies()
     if not studies:
         print("no studies found (looked in $HPO_STUDIES_DIR and ./studies)")
+    width = max(map(len, studies), default=0) + 2
     for name, path in studies.items():
         try:
             description = load_spec(str(path)).description
         except HpoError as e:
             description = f"(invalid: {e})"
-        print(f"{name:16} {description}")
+        print(f"{name:{width}}{description}")
     return EXIT_OK
 
 

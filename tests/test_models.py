@@ -77,3 +77,38 @@ def test_unknown_family_and_unknown_params_are_refused():
         build_model({}, (4,), 2, family="rnn")
     with pytest.raises(ValueError, match="unknown hyperparameter"):
         build_model({"width": 3}, (4,), 2)
+
+
+def test_cnn_blocks_have_their_own_filters_and_pool_down_to_one_pixel():
+    params = {"conv_blocks": 3, "filters_1": 4, "filters_2": 8, "filters_3": 16,
+              "kernel_size": 3, "n_layers": 1, "units_1": 12}
+    model = build_model(params, (8, 8, 1), 10, family="cnn")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [4, 8, 16]
+    # 8x8 pooled three times: 4x4, 2x2, 1x1; the head sees 16 features.
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense[0].kernel.shape == (16, 12)
+    x = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32)
+    assert np.isfinite(model.fit(x, np.arange(8) % 10, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_cnn_pooling_and_conv_dropout_are_applied():
+    model = build_model({"conv_blocks": 1, "pooling": "average", "conv_dropout": 0.3},
+                        (8, 8, 1), 10, family="cnn")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert "AveragePooling2D" in kinds and "MaxPooling2D" not in kinds
+    assert any(isinstance(layer, keras.layers.Dropout) and layer.rate == pytest.approx(0.3)
+               for layer in model.layers)
+
+
+def test_relu_mse_head_trains_on_integer_labels_with_mean_squared_error():
+    model = build_model({"head": "relu_mse", "n_layers": 1, "units_1": 8}, (4,), 3)
+    assert model.layers[-1].activation.__name__ == "relu"
+    x = np.random.default_rng(0).random((6, 4), dtype=np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    out = model.predict(x, verbose=0)
+    expected = np.mean((np.eye(3)[y] - out) ** 2)
+    loss = model.evaluate(x, y, verbose=0)[0]
+    assert loss == pytest.approx(expected, rel=1e-4)
+    softmax = build_model({"n_layers": 1, "units_1": 8}, (4,), 3)
+    assert softmax.layers[-1].activation.__name__ == "softmax"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.space import Choice, Fixed, Range, grid_space, resolve, suggest
+from hpo.space import Choice, Fixed, Range, grid_space, inherit, resolve, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -84,3 +84,28 @@ def test_whole_architectures_as_choices():
     assert params == {"layers": "512-256-128"}
     full = resolve(params)
     assert full["units"] == [512, 256, 128] and full["n_layers"] == 3
+
+
+def test_cnn_filters_one_per_block():
+    space = {"conv_blocks": Range(1, 3, integer=True), "filters": Range(4, 64, integer=True)}
+    params = suggest(optuna.trial.FixedTrial(
+        {"conv_blocks": 2, "filters_1": 8, "filters_2": 16, "filters_3": 99}), space)
+    assert params == {"conv_blocks": 2, "filters_1": 8, "filters_2": 16}
+    assert resolve(params)["filters"] == [8, 16]
+
+
+def test_a_follow_up_study_inherits_only_what_it_does_not_search():
+    best = {"optimizer": "adam", "beta_1": 0.95, "learning_rate": 0.003, "n_layers": 2,
+            "units_1": 64, "units_2": 32, "dropout": 0.5}
+    assert inherit(best, {"dropout": Choice((0.0, 0.25))}) == {
+        k: v for k, v in best.items() if k != "dropout"}
+    # Searching the depth drops every layer's width; searching the optimizer drops Adam's betas.
+    kept = inherit(best, {"n_layers": Range(1, 3, integer=True), "optimizer": Choice(("sgd",))})
+    assert kept == {"learning_rate": 0.003, "dropout": 0.5}
+
+
+def test_inherited_parameters_are_stored_with_the_trial():
+    study = optuna.create_study()
+    trial = study.ask()
+    params = suggest(trial, {"dropout": Choice((0.1, 0.2))}, {"learning_rate": 0.003})
+    assert params["learning_rate"] == 0.003 and trial.params["learning_rate"] == 0.003

@@ -77,6 +77,15 @@ def test_spec_is_frozen(tmp_path):
     ("[budget]\nmax_epochs = 0", ["max_epochs", "got 0", "integer >= 1"]),
     ("[sampler]\nname = 'grid'\n[space]\nlearning_rate = { low = 0.01, high = 0.1 }",
      ["grid sampler", "'learning_rate' is a continuous range"]),
+    ("[space]\nfilters = 32", ["filters", "only the cnn family", 'family = "mlp"']),
+    ("family = 'rnn'", ["unknown model family 'rnn'", "mlp, cnn"]),
+    ("final = 'all'", ["final", "'all'", "best, each"]),
+    ("follows = 's'", ["follows", "another study"]),
+    ("[[enqueue]]\nlearning_rat = 0.1", ["[[enqueue]] #1", "unknown parameter 'learning_rat'",
+                                          "learning_rate"]),
+    ("[space]\nbatch_size = [32, 64]\n[[enqueue]]\nbatch_size = 128",
+     ["[[enqueue]] #1 batch_size", "128 is outside the study's [space]"]),
+    ("[[enqueue]]\nunits_2 = 'wide'", ["[[enqueue]] #1 units_2", "expected an integer"]),
 ])
 def test_bad_study_files_name_the_field_and_the_fix(tmp_path, text, fragments):
     with pytest.raises(SpecError) as info:
@@ -127,3 +136,31 @@ def test_layers_lists_architectures_and_excludes_units(tmp_path):
         spec_from("[space]\nlayers = [[128]]\nunits = 64", tmp_path)
     with pytest.raises(SpecError, match=r"layers: got \[0\]; expected a list of layer widths"):
         spec_from("[space]\nlayers = [[0]]", tmp_path)
+
+
+def test_enqueued_configurations_are_checked_and_kept_in_order(tmp_path):
+    spec = spec_from("""
+family = "cnn"
+[space]
+filters = { low = 8, high = 64 }
+conv_blocks = [1, 2]
+[[enqueue]]
+conv_blocks = 2
+filters_1 = 16
+filters_2 = 32
+[[enqueue]]
+conv_blocks = 1
+""", tmp_path)
+    assert [dict(e) for e in spec.enqueue] == [
+        {"conv_blocks": 2, "filters_1": 16, "filters_2": 32}, {"conv_blocks": 1}]
+
+
+def test_every_bundled_study_loads(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    studies = available_studies()
+    assert {"mlp", "cnn", "batch_size", "learning_rate", "optimizers", "adam_grid",
+            "loss_output", "repeats"} <= set(studies)
+    for name, path in studies.items():
+        spec = load_spec(str(path))
+        for link in (spec.follows, spec.then):
+            assert link is None or link in studies, f"{name} names a missing study {link}"
