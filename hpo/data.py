@@ -1,4 +1,5 @@
-"""Data sets and splits: train / validation for the search, a sealed test split for the end.
+"""Data sets and splits: train / validation (or k folds over both) for the search, a sealed test
+split for the end.
 
 ``load_dataset`` returns a :class:`Dataset` whose ``search`` part is all that the objective
 gets. The test split sits in a :class:`SealedSplit` that only the final step opens, once.
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from hpo.errors import DataError
 from hpo.spec import DataSpec
@@ -42,6 +43,20 @@ class SearchData:
         """Both search splits joined, for the final retrain."""
         return (np.concatenate([self.x_train, self.x_val]),
                 np.concatenate([self.y_train, self.y_val]))
+
+    def folds(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """k (train, validation) index pairs into ``train_and_validation()``: each example is
+        validated on exactly once. Raises DataError when the search splits cannot make k folds.
+        """
+        y = np.concatenate([self.y_train, self.y_val])
+        # Stratified, as the holdout split is: every fold is scored on the same class mix, so
+        # fold scores differ by the model, not by which classes a fold happened to get.
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        try:
+            return list(splitter.split(np.zeros(len(y)), y))
+        except ValueError as e:
+            raise DataError(f"[data] cv_folds = {k} cannot split the {len(y)} training and "
+                            f"validation examples: {e}; lower cv_folds") from None
 
 
 @dataclass
@@ -97,6 +112,8 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
         raise DataError(f"[data] validation_size = {spec.validation_size!r} cannot split "
                         f"{len(y_train)} training examples: {e}") from None
     search = SearchData(x_tr, y_tr.astype(np.int32), x_val, y_val.astype(np.int32), n_classes)
+    if spec.cv_folds:
+        search.folds(spec.cv_folds, seed)  # an impossible k stops here, before any study exists
     return Dataset(spec.dataset, search, SealedSplit(x_test, y_test.astype(np.int32)))
 
 

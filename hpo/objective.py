@@ -2,7 +2,9 @@
 
 The objective sees only the search splits (``SearchData``); the test split is not reachable
 from here. Its value is the best validation accuracy over the epochs it ran, and the epoch that
-reached it is what the final retrain uses.
+reached it is what the final retrain uses. With ``[data] cv_folds = k`` a trial trains k models,
+one per fold of train + validation: its value is the mean of their best validation accuracies
+and the final retrain uses the median of their best epochs.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.seconds: list[float] = []
         self.history: dict[str, list[float | None]] = {key: [] for key in keys}
         self.max_loss = DIVERGED_FACTOR * math.log(max(n_classes, 2))
+        self.fit_seconds = 0.0  # all of model.fit, tracing included; added by the caller
         self._start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -93,41 +96,62 @@ def trial_seed(spec: StudySpec, trial_number: int) -> int:
 def make_objective(
     spec: StudySpec, data: SearchData
 ) -> Callable[[optuna.Trial], float]:
-    """The objective Optuna optimizes: validation accuracy of one trained configuration."""
+    """The objective Optuna optimizes: validation accuracy of one trained configuration, or with
+    ``[data] cv_folds = k`` its mean over k folds of train + validation."""
 
-    feeder = Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)
+    k = spec.data.cv_folds
+    if k:
+        x, y = data.train_and_validation()
+        # One Feeder per fold, for the whole process: the arrays become tensors once.
+        feeders = [Feeder(x[train], y[train], x[val], y[val], seed=spec.seed)
+                   for train, val in data.folds(k, spec.seed)]
+    else:
+        feeders = [Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)]
 
     def objective(trial: optuna.Trial) -> float:
         # A full garbage collection costs ~0.2 s with TensorFlow loaded: as much as the rest of
         # a trial's harness. Every GC_EVERY trials keeps memory flat (bench/memory.py).
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
-        keras.utils.set_random_seed(trial_seed(spec, trial.number))
-        recorder = EpochRecorder(data.n_classes)
+        seed = trial_seed(spec, trial.number)
+        keras.utils.set_random_seed(seed)
+        recorders = [EpochRecorder(data.n_classes)]  # one per fold
+        fold_scores: list[float] = []
         n_params = None
-        fit_start = 0.0
         try:
             params = suggest(trial, spec.space, spec.inherited)
+            batch_size = params.get("batch_size", DIMENSIONS["batch_size"].default)
             model = build_model(params, data.input_shape, data.n_classes, spec.family,
                                 steps_per_execution=STEPS_PER_EXECUTION)
             n_params = int(model.count_params())
             trial.set_user_attr("n_params", n_params)  # shown while the trial runs
-            callbacks: list[keras.callbacks.Callback] = [
-                recorder,
-                keras.callbacks.TerminateOnNaN(),
-                KerasPruningCallback(trial, METRIC),
-            ]
-            if spec.budget.patience:
-                callbacks.append(keras.callbacks.EarlyStopping(
-                    monitor=METRIC, mode="max", patience=spec.budget.patience))
-            fit_start = time.perf_counter()
-            history = model.fit(
-                feeder.train(params.get("batch_size", DIMENSIONS["batch_size"].default)),
-                epochs=spec.budget.max_epochs,
-                validation_data=feeder.validation(),
-                shuffle=False,  # the feeder shuffles
-                callbacks=callbacks,
-                verbose=0,
-            )
+            if not k:
+                value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorders[0],
+                                         KerasPruningCallback(trial, METRIC))
+            else:
+                best_epochs = []
+                for fold, feeder in enumerate(feeders):
+                    if fold:
+                        # The same seed: every fold starts from the initial weights the final
+                        # retrain of this trial starts from, so folds differ by their data.
+                        keras.utils.set_random_seed(seed)
+                        model = build_model(params, data.input_shape, data.n_classes,
+                                            spec.family, steps_per_execution=STEPS_PER_EXECUTION)
+                        recorders.append(EpochRecorder(data.n_classes))
+                    try:
+                        score, epoch = _fit(model, feeder, batch_size, spec, recorders[fold])
+                    except TrialDiverged as e:
+                        raise TrialDiverged(f"{e} (fold {fold + 1} of {k})") from None
+                    fold_scores.append(score)
+                    best_epochs.append(epoch)
+                    value = statistics.fmean(fold_scores)
+                    # Steps are folds: the pruner compares trials on their mean after as many
+                    # folds. After the last fold there is nothing left to save by pruning.
+                    trial.report(value, step=fold)
+                    if fold < k - 1 and trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned after fold {fold + 1} of {k} "
+                                                 f"(mean {METRIC} {value:.4f})")
+                # An epoch some fold actually peaked at; the lower middle one for an even k.
+                best_epoch = statistics.median_low(best_epochs)
         except TrialDiverged as e:
             # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
             # NaN value) with its reason, without a traceback in the log.
@@ -150,26 +174,52 @@ def make_objective(
             # Set in every state, so that each trial shows the same columns in the dashboard.
             if n_params is None:  # no model was built
                 trial.set_user_attr("n_params", None)
-            _record_timing(trial, recorder.seconds,
-                           time.perf_counter() - fit_start if fit_start else None)
-            trial.set_user_attr("history", recorder.history)
+            # Epochs and seconds summed over the folds: what the trial cost.
+            _record_timing(trial, [s for r in recorders for s in r.seconds],
+                           sum(r.fit_seconds for r in recorders))
+            trial.set_user_attr("history", recorders[0].history)
+            if k:
+                trial.set_user_attr("fold_scores", [rounded(s) for s in fold_scores])
+                trial.set_user_attr("cv_std", rounded(statistics.stdev(fold_scores))
+                                    if len(fold_scores) > 1 else None)
 
-        scores = history.history.get(METRIC, [])
-        losses = history.history.get("loss", [])
-        if not scores or (losses and not math.isfinite(losses[-1])):
-            # TerminateOnNaN stopped the epoch mid-way, before the recorder saw its end.
-            reason = f"diverged: training loss {losses[-1] if losses else 'NaN'} in epoch " \
-                f"{len(losses)}"
-            trial.set_user_attr("fail_reason", reason)
-            return math.nan
-        best = max(range(len(scores)), key=scores.__getitem__)
-        trial.set_user_attr("best_epoch", best + 1)
-        return float(scores[best])
+        trial.set_user_attr("best_epoch", best_epoch)
+        return value
 
     return objective
 
 
-def _record_timing(trial: optuna.Trial, seconds: list[float], fit_seconds: float | None) -> None:
+def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
+         recorder: EpochRecorder, *callbacks: keras.callbacks.Callback) -> tuple[float, int]:
+    """Train ``model`` on one feeder's splits; its best validation accuracy and the (1-based)
+    epoch that reached it. Raises TrialDiverged, and whatever ``callbacks`` raise."""
+    callbacks = (recorder, keras.callbacks.TerminateOnNaN(), *callbacks)
+    if spec.budget.patience:
+        callbacks += (keras.callbacks.EarlyStopping(
+            monitor=METRIC, mode="max", patience=spec.budget.patience),)
+    start = time.perf_counter()
+    try:
+        history = model.fit(
+            feeder.train(batch_size),
+            epochs=spec.budget.max_epochs,
+            validation_data=feeder.validation(),
+            shuffle=False,  # the feeder shuffles
+            callbacks=list(callbacks),
+            verbose=0,
+        )
+    finally:
+        recorder.fit_seconds += time.perf_counter() - start
+    scores = history.history.get(METRIC, [])
+    losses = history.history.get("loss", [])
+    if not scores or (losses and not math.isfinite(losses[-1])):
+        # TerminateOnNaN stopped the epoch mid-way, before the recorder saw its end.
+        raise TrialDiverged(f"diverged: training loss {losses[-1] if losses else 'NaN'} in "
+                            f"epoch {len(losses)}")
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return float(scores[best]), best + 1
+
+
+def _record_timing(trial: optuna.Trial, seconds: list[float], fit_seconds: float) -> None:
     trial.set_user_attr("epochs", len(seconds))
     # All of model.fit, tracing included: what the rest of a trial's time is measured against.
     trial.set_user_attr("fit_seconds", round(fit_seconds, 3) if fit_seconds else None)

@@ -181,8 +181,10 @@ def _run(args: argparse.Namespace) -> int:
         return _list_studies()
     setup, data, study = open_run(args)
     spec, search = setup.spec, data.search
-    print(f"study {setup.study_name}: {spec.family} on {data.name} "
-          f"({len(search.y_train)} train / {len(search.y_val)} validation / "
+    n_train, n_val = len(search.y_train), len(search.y_val)
+    splits = (f"{n_train + n_val} in {spec.data.cv_folds} cross-validation folds"
+              if spec.data.cv_folds else f"{n_train} train / {n_val} validation")
+    print(f"study {setup.study_name}: {spec.family} on {data.name} ({splits} / "
           f"{len(data.test)} test, sealed), storage {mask(setup.url)}", flush=True)
     print(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
           f"{dashboard_command(setup.url)})", flush=True)
@@ -203,7 +205,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         workers = min(args.workers, remaining)
         print(f"running {remaining} trials ({done} already stored) on {workers} worker"
-              f"{'s' if workers > 1 else ''}, up to {spec.budget.max_epochs} epochs each, "
+              f"{'s' if workers > 1 else ''}, up to {spec.budget.max_epochs} epochs "
+              f"{'per fold' if spec.data.cv_folds else 'each'}, "
               f"sampler {spec.sampler.name}, pruner {spec.pruner.name}", flush=True)
         try:
             with trial_progress(spec.budget.trials, done) as progress:
@@ -304,7 +307,9 @@ def run_trials(
         seed=spec.seed + 1000 * worker + len(study.trials),
         grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
     )
-    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, spec.budget.max_epochs)
+    # The pruner's steps are epochs, or folds when a trial cross-validates.
+    steps = spec.data.cv_folds or spec.budget.max_epochs
+    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps)
     objective = make_objective(spec, search)
     target = spec.budget.trials
 

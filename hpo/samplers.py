@@ -66,12 +66,13 @@ def make_sampler(
 
 
 def make_pruner(
-    name: str, options: Mapping[str, Any], max_epochs: int
+    name: str, options: Mapping[str, Any], max_steps: int
 ) -> optuna.pruners.BasePruner:
     kwargs = dict(options)
     if name in ("hyperband",) and "max_resource" not in kwargs:
-        # Steps are epochs: let Hyperband plan its brackets over the real epoch budget.
-        kwargs["max_resource"] = max_epochs
+        # Let Hyperband plan its brackets over the steps a trial really reports (epochs, or
+        # folds).
+        kwargs["max_resource"] = max_steps
     return PRUNERS[name](**kwargs)
 
 

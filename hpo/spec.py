@@ -27,7 +27,7 @@ FAMILIES = ("mlp", "cnn")
 FINALS = ("best", "each")
 _TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space",
              "enqueue", "final", "follows", "then"}
-_DATA_KEYS = {"dataset", "validation_size", "path"}
+_DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds"}
 _BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
@@ -38,6 +38,9 @@ class DataSpec:
     # An int counts examples, a float in (0, 1) is a fraction; 1/6 of MNIST is 50k / 10k.
     validation_size: int | float = 1 / 6
     path: str | None = None  # the .npz file for dataset = "npz"
+    # k >= 2: each trial is scored by k-fold cross-validation over train + validation (the
+    # pruner's steps are then folds, not epochs); 0: the single validation split above.
+    cv_folds: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,10 @@ class StudySpec:
         _check_budget(budget, "command line")
         spec = self
         if "dataset" in changes:
-            spec = dataclasses.replace(
-                spec, data=_parse_data({"dataset": changes["dataset"]}, "--dataset")
-            )
+            # The split sizes and path belong to the file's data set; the way trials are
+            # scored does not, so cross-validation stays on.
+            raw_data = {"dataset": changes["dataset"], "cv_folds": spec.data.cv_folds}
+            spec = dataclasses.replace(spec, data=_parse_data(raw_data, "--dataset"))
         if "sampler" in changes:
             check_sampler(changes["sampler"], {}, "--sampler")
             spec = dataclasses.replace(spec, sampler=Component(changes["sampler"]))
@@ -331,6 +335,10 @@ def _parse_data(raw: Mapping[str, Any], where: str) -> DataSpec:
     if not valid:
         raise SpecError(f"{where}: validation_size: got {v!r}; expected a number of examples "
                         f"(an integer >= 1) or a fraction between 0 and 1")
+    k = data.cv_folds
+    if not _is_int(k) or k == 1 or k < 0:
+        raise SpecError(f"{where}: cv_folds: got {k!r}; expected an integer >= 2 (or 0 / leave "
+                        f"it out for a single validation split)")
     return data
 
 

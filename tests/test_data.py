@@ -86,3 +86,26 @@ def test_missing_keys_are_listed(tmp_path):
     np.savez(path, x_train=np.zeros((5, 4, 4)))
     with pytest.raises(DataError, match="lacks y_train, x_test, y_test"):
         load_npz(path)
+
+
+def test_folds_validate_every_search_example_once_with_the_class_mix_kept():
+    search = load_dataset(DataSpec("digits", cv_folds=5), seed=0).search
+    _, y = search.train_and_validation()
+    everything = np.arange(len(y))
+    folds = search.folds(5, seed=0)
+    assert len(folds) == 5
+    assert np.array_equal(np.sort(np.concatenate([val for _, val in folds])), everything)
+    share = np.bincount(y, minlength=10) / 5
+    for train, val in folds:
+        assert np.array_equal(np.sort(np.concatenate([train, val])), everything)
+        # Stratified: each class is validated on in its share of the examples, give or take one.
+        assert np.abs(np.bincount(y[val], minlength=10) - share).max() < 1
+    again, other = search.folds(5, seed=0), search.folds(5, seed=1)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(folds, again))
+    assert not np.array_equal(folds[0][1], other[0][1])
+
+
+def test_more_folds_than_a_class_has_examples_is_a_data_error_at_load_time(tmp_path):
+    write_mnist_like(tmp_path / "mnist.npz", n_train=60, n_test=20)  # 6 of each class
+    with pytest.raises(DataError, match=r"cv_folds = 7 cannot split the 60 .*; lower cv_folds"):
+        load_dataset(DataSpec("mnist", validation_size=10, cv_folds=7), tmp_path)

@@ -82,3 +82,22 @@ def test_saved_model_reproduces_the_reported_test_accuracy(ran_study):
     loss, accuracy = model.evaluate(x, y, verbose=0)
     assert accuracy == pytest.approx(best["test_accuracy"], abs=1e-6)
     assert np.isfinite(loss)
+
+
+def test_a_cross_validated_study_retrains_its_best_trial_for_the_median_best_epoch(
+        tmp_path, monkeypatch, capsys):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "cv.toml").write_text(
+        TINY_STUDY.replace("validation_size = 0.2", "validation_size = 0.2\ncv_folds = 3"))
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--study", "cv", "--trials", "2", "--seed", "3"]) == 0
+    assert "1437 in 3 cross-validation folds / 360 test, sealed" in capsys.readouterr().out
+    study = optuna.load_study(study_name="cv", storage="sqlite:///hpo.db")
+    trial = study.best_trial
+    assert len(trial.user_attrs["fold_scores"]) == 3
+    best = json.loads((tmp_path / "runs" / "cv" / "best.json").read_text())
+    assert best["trial"] == trial.number and best["value"] == pytest.approx(trial.value)
+    # Not the epochs summed over the folds: the best epoch of one model, as the retrain is one.
+    assert best["epochs"] == trial.user_attrs["best_epoch"] <= 2 < trial.user_attrs["epochs"]
+    assert len(best["history"]["loss"]) == best["epochs"]
+    assert best["n_train"] == 1437  # every non-test example, each fold's validation included

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import dataclasses
+import statistics
 
+import numpy as np
 import optuna
 import pytest
 from conftest import TINY_STUDY
 
 import hpo.objective
 from hpo.data import SearchData, load_dataset
+from hpo.fit import Feeder
 from hpo.objective import HISTORY_KEYS, make_objective, rounded
 from hpo.spec import DataSpec, parse_spec
 
@@ -28,11 +31,13 @@ def assert_recorded(trial, epochs):
     assert all(len(values) == epochs for values in attrs["history"].values())
 
 
-def tiny_spec(**space_pins):
+def tiny_spec(cv_folds: int = 0, max_epochs: int = 2, **space_pins):
     import tomllib
 
     raw = tomllib.loads(TINY_STUDY)
     raw["space"].update(space_pins)
+    raw["data"]["cv_folds"] = cv_folds
+    raw["budget"]["max_epochs"] = max_epochs
     return parse_spec(raw, name="tiny")
 
 
@@ -113,3 +118,100 @@ def test_the_objective_is_given_no_way_to_the_test_split(data):
 def test_history_values_are_rounded_and_json_safe():
     assert rounded(0.123456789) == 0.12346 and rounded(2.0e-7 / 3) == 6.6667e-08
     assert rounded(None) is None and rounded(float("nan")) is None and rounded(float("inf")) is None
+
+
+# -- cross-validation: [data] cv_folds = k ---------------------------------------------------
+
+def test_a_cv_trial_scores_the_mean_of_its_k_folds_and_reports_per_fold(data):
+    spec = tiny_spec(cv_folds=3, optimizer="adam", learning_rate=0.01)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE"
+    attrs = trial.user_attrs
+    folds = attrs["fold_scores"]
+    assert len(folds) == 3 and all(0.0 < score <= 1.0 for score in folds)
+    assert trial.value == pytest.approx(statistics.fmean(folds), rel=1e-4)
+    assert attrs["cv_std"] == pytest.approx(statistics.stdev(folds), rel=1e-3, abs=1e-5)
+    # The pruner sees the running mean after each fold, never per-epoch values.
+    assert list(trial.intermediate_values) == [0, 1, 2]
+    assert trial.intermediate_values[0] == pytest.approx(folds[0], rel=1e-4)
+    assert trial.intermediate_values[2] == pytest.approx(trial.value)
+    assert isinstance(attrs["best_epoch"], int) and 1 <= attrs["best_epoch"] <= 2
+    # Epochs are what the trial trained, over all folds; the history is the first fold's.
+    assert attrs["epochs"] == 3 * 2 and attrs["seconds_per_epoch"] > 0
+    assert max(attrs["history"]["val_accuracy"]) == pytest.approx(folds[0], rel=1e-4)
+    assert all(len(values) == 2 for values in attrs["history"].values())
+
+
+class _PruneAtStep(optuna.pruners.BasePruner):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study, trial):
+        return trial.last_step == self.step
+
+
+def test_a_bad_cv_trial_is_pruned_before_its_remaining_folds_run(data):
+    spec = tiny_spec(cv_folds=3, max_epochs=1)
+    # No model reaches 99% on digits in one epoch: the first fold's mean is below the bar.
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=0.99))
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "PRUNED"
+    assert len(trial.user_attrs["fold_scores"]) == 1 and trial.user_attrs["epochs"] == 1
+    assert list(trial.intermediate_values) == [0]
+    assert trial.user_attrs["pruned_reason"].startswith("pruned after fold 1 of 3")
+    assert trial.user_attrs["cv_std"] is None
+    assert_recorded(trial, 1)
+
+
+def test_a_cv_trial_whose_every_fold_ran_is_not_pruned(data):
+    # Pruning after the last fold would save nothing and throw a full result away.
+    study = optuna.create_study(direction="maximize", pruner=_PruneAtStep(1))
+    study.optimize(make_objective(tiny_spec(cv_folds=2, max_epochs=1), data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE" and len(trial.user_attrs["fold_scores"]) == 2
+
+
+def test_a_cv_trial_that_diverges_in_a_fold_fails_with_the_fold_named(data):
+    spec = tiny_spec(cv_folds=2, max_epochs=1, optimizer="sgd", learning_rate=100.0,
+                     activation="relu")
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "FAIL"
+    assert trial.user_attrs["fail_reason"].startswith("diverged: training loss")
+    assert trial.user_attrs["fail_reason"].endswith("(fold 1 of 2)")
+    assert trial.user_attrs["fold_scores"] == [] and "best_epoch" not in trial.user_attrs
+
+
+def test_cv_folds_validate_every_non_test_example_once_and_never_a_test_one(
+        tmp_path, monkeypatch):
+    # Every image is filled with its own id: train ids 0..119, test ids 120..159.
+    ids = np.arange(160, dtype=np.uint8)
+    images = np.broadcast_to(ids[:, None, None], (160, 4, 4)).copy()
+    labels = (ids % 3).astype(np.uint8)
+    path = tmp_path / "ids.npz"
+    np.savez(path, x_train=images[:120], y_train=labels[:120], x_test=images[120:],
+             y_test=labels[120:])
+    spec = dataclasses.replace(tiny_spec(), data=DataSpec("npz", validation_size=0.25,
+                                                          path=str(path), cv_folds=4))
+    dataset = load_dataset(spec.data, seed=spec.seed)
+    fed = []
+
+    class Spy(Feeder):
+        def __init__(self, x, y, x_val=None, y_val=None, seed=0):
+            fed.append((np.rint(x[:, 0, 0, 0] * 255).astype(int),
+                        np.rint(x_val[:, 0, 0, 0] * 255).astype(int)))
+            super().__init__(x, y, x_val, y_val, seed)
+
+    monkeypatch.setattr(hpo.objective, "Feeder", Spy)
+    make_objective(spec, dataset.search)
+    assert len(fed) == 4
+    search_ids = list(range(120))
+    assert sorted(np.concatenate([val for _, val in fed]).tolist()) == search_ids
+    for train, val in fed:
+        assert sorted([*train, *val]) == search_ids
+    assert dataset.test.opened == 0

@@ -57,6 +57,11 @@ def test_spec_is_frozen(tmp_path):
     ("colour = 1", ["unknown key 'colour'", "valid keys", "budget"]),
     ("[budget]\ntrails = 3", ["[budget]", "unknown key 'trails'", "trials"]),
     ("[data]\ndataset = 'cifar'", ["unknown dataset 'cifar'", "mnist, digits"]),
+    ("[data]\ncv_folds = 1", ["[data]: cv_folds: got 1", "integer >= 2", "leave it out"]),
+    ("[data]\ncv_folds = -3", ["cv_folds: got -3", "integer >= 2"]),
+    ("[data]\ncv_folds = 5.0", ["cv_folds: got 5.0", "integer >= 2"]),
+    ("[data]\ncv_folds = true", ["cv_folds: got True", "integer >= 2"]),
+    ("[data]\nfolds = 5", ["[data]", "unknown key 'folds'", "cv_folds"]),
     ("[space]\nlearning_rate = { low = 0.1, high = 0.01, log = true }",
      ["learning_rate", "low (0.1) > high (0.01)", "swap"]),
     ("[space]\nlearning_rate = { low = 0.0, high = 0.1, log = true }",
@@ -96,6 +101,12 @@ def test_bad_study_files_name_the_field_and_the_fix(tmp_path, text, fragments):
         assert fragment in message
 
 
+def test_cv_folds_is_off_unless_the_data_table_sets_it(tmp_path):
+    assert spec_from("", tmp_path).data.cv_folds == 0
+    assert spec_from("[data]\ncv_folds = 0", tmp_path).data.cv_folds == 0
+    assert spec_from("[data]\ncv_folds = 5", tmp_path).data.cv_folds == 5
+
+
 def test_invalid_toml_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError, match="not valid TOML"):
         spec_from("[space\noptimizer = 'adam'", tmp_path)
@@ -117,6 +128,12 @@ def test_override_applies_and_validates(tmp_path):
     assert spec.budget.trials == 5  # the original is untouched
     with pytest.raises(SpecError, match="trials"):
         spec.override(trials=0)
+
+
+def test_overriding_the_dataset_keeps_cross_validation_on(tmp_path):
+    spec = spec_from("[data]\ndataset = 'mnist'\nvalidation_size = 10000\ncv_folds = 4", tmp_path)
+    changed = spec.override(dataset="digits")
+    assert changed.data.dataset == "digits" and changed.data.cv_folds == 4
 
 
 def test_missing_sampler_extra_says_how_to_install(tmp_path, monkeypatch):
