@@ -39,7 +39,7 @@ def results_rows(spec: StudySpec, study: optuna.Study,
             continue
         attrs = trial.user_attrs
         row: dict[str, Any] = {"trial": trial.number}
-        row.update({name: trial.params.get(name, "") for name in varied})
+        row.update({name: _param(trial.params.get(name, "")) for name in varied})
         row["state"] = trial.state.name.lower()
         row["validation"] = _value(trial)
         row["cv_sd"] = attrs.get("cv_std")
@@ -49,6 +49,7 @@ def results_rows(spec: StudySpec, study: optuna.Study,
         row["test"] = tests.get(trial.number)
         row["note"] = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
         rows.append(row)
+    rows.sort(key=lambda r: _setting_order(spec, varied, r))
     if not any(r["cv_sd"] is not None for r in rows):
         for r in rows:
             del r["cv_sd"]
@@ -129,6 +130,22 @@ def printable(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | No
     if summary:
         shown.append(summary)
     return markdown_table(shown, columns) + caption
+
+
+def _setting_order(spec: StudySpec, varied: Sequence[str], row: Mapping[str, Any]
+                   ) -> tuple[int, ...]:
+    """Rows in the order the study file lists the values (a grid runs them shuffled)."""
+    order = []
+    for name in varied:
+        domain = spec.space.get(name)
+        listed = [_param(v) for v in (domain.grid() or [])] if domain is not None else []
+        order.append(listed.index(row[name]) if row[name] in listed else len(listed))
+    return (*order, row["trial"])
+
+
+def _param(value: Any) -> Any:
+    # 1e-07 and 100 as written in a study file, not 0.0000 and 100.0000.
+    return f"{value:g}" if isinstance(value, float) else value
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> float | None:
