@@ -65,10 +65,15 @@ def make_sampler(
     return factory(seed=seed, **kwargs)
 
 
+# Options a pruner cannot do without, when the study file does not give them: the percentile
+# pruner stops a trial in the worst quarter of the others at the same epoch.
+_PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {"percentile": {"percentile": 25.0}}
+
+
 def make_pruner(
     name: str, options: Mapping[str, Any], max_steps: int
 ) -> optuna.pruners.BasePruner:
-    kwargs = dict(options)
+    kwargs = {**_PRUNER_DEFAULTS.get(name, {}), **options}
     if name in ("hyperband",) and "max_resource" not in kwargs:
         # Let Hyperband plan its brackets over the steps a trial really reports (epochs, or
         # folds).
