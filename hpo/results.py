@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 
+from hpo.objective import trial_seed
 from hpo.space import Fixed
 from hpo.spec import StudySpec
 from hpo.storage import INTERRUPTED, SURPLUS
@@ -40,6 +41,8 @@ def results_rows(spec: StudySpec, study: optuna.Study,
         attrs = trial.user_attrs
         row: dict[str, Any] = {"trial": trial.number}
         row.update({name: _param(trial.params.get(name, "")) for name in varied})
+        if not varied:  # repeats of one configuration: the seed is what tells them apart
+            row["seed"] = trial_seed(spec, trial.number)
         row["state"] = trial.state.name.lower()
         row["validation"] = _value(trial)
         row["cv_sd"] = attrs.get("cv_std")

@@ -76,6 +76,7 @@ def test_repeats_of_one_config_end_with_mean_and_sd(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_rows(tmp_path / "runs/rep/results.csv")
     assert len(rows) == 4 and rows[-1]["trial"] == "mean ± sd of 3"
+    assert [r["seed"] for r in rows[:3]] == ["3", "4", "5"]  # seed = 3 + trial number
     tests = [float(r["test"]) for r in rows[:3]]
     mean, sd = rows[-1]["test"].split(" ± ")
     assert float(mean) == pytest.approx(sum(tests) / 3, abs=1e-4)
