@@ -147,7 +147,8 @@ def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]
                 "n_classes": data.search.n_classes, "space": signature(spec.space)}
     if spec.inherited:
         identity["inherited"] = dict(spec.inherited)
-    study = open_study(setup.url, setup.study_name, "maximize", identity)
+    identity["objectives"] = list(spec.objectives)
+    study = open_study(setup.url, setup.study_name, spec.directions, identity)
     return setup, data, study
 
 
