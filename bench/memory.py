@@ -47,7 +47,7 @@ def main(argv=None) -> int:
                        "pruner": {"name": "none"}, "space": SPACE}, name="memory")
     rss: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        study = open_study(f"sqlite:///{Path(tmp) / 'hpo.db'}", "memory", "maximize", {})
+        study = open_study(f"sqlite:///{Path(tmp) / 'hpo.db'}", "memory", ["maximize"], {})
         run_trials(spec, study, data.search, args.trials,
                    callbacks=[lambda study, trial: rss.append(rss_mb())])
     marks = sorted({n for n in (1, 10, 25, 50, 75) if n <= len(rss)} | {len(rss)})

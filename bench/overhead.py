@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                        "pruner": {"name": "median", "n_startup_trials": 3},
                        "space": SPACE}, name="overhead")
     with tempfile.TemporaryDirectory() as tmp:
-        study = open_study(f"sqlite:///{Path(tmp) / 'hpo.db'}", "overhead", "maximize", {})
+        study = open_study(f"sqlite:///{Path(tmp) / 'hpo.db'}", "overhead", ["maximize"], {})
         start = time.perf_counter()
         run_trials(spec, study, data.search, args.trials)
         total = time.perf_counter() - start

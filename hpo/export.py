@@ -2,6 +2,10 @@
 
 A config file holds the parameters of one trial plus what the model was built for (family,
 input shape, classes); ``model_from_config`` rebuilds the exact model its trial trained.
+
+A multi-objective study has no single ranking, only its Pareto front: it exports the front's
+members, most accurate (on validation) first, and ``--top K`` keeps the K most accurate of them.
+A dominated trial is never exported: some member is at least as accurate and no larger.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hpo import pareto
 from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
 from hpo.storage import check_url, load_existing_study
@@ -22,16 +27,28 @@ logger = logging.getLogger(__name__)
 FORMATS = ("json", "yaml")
 
 
-def top_configs(study, k: int) -> list[dict[str, Any]]:
-    """The ``k`` best complete trials of ``study`` as rebuildable configs, best first."""
+def top_configs(study, k: int | None = None) -> list[dict[str, Any]]:
+    """The ``k`` best complete trials of ``study`` as rebuildable configs, best first.
+
+    A multi-objective study's candidates are its Pareto front members, by validation accuracy;
+    each config says whether it is the ``recommended`` one. ``k`` None: the best trial, or the
+    whole front.
+    """
     from hpo.final import best_config
 
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    complete.sort(key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+    multi = pareto.is_multi_objective(study)
+    if multi:
+        candidates = study.best_trials
+        chosen = pareto.best_trial(study)
+    else:
+        candidates = [t for t in study.trials if t.state.name == "COMPLETE"]
+    candidates.sort(key=pareto.accuracy, reverse=study.directions[0].name == "MAXIMIZE")
     configs = []
-    for rank, trial in enumerate(complete[:k], start=1):
+    for rank, trial in enumerate(candidates[:k or (len(candidates) if multi else 1)], start=1):
         config = best_config(study, trial)
         config["rank"] = rank
+        if multi:
+            config["recommended"] = trial.number == chosen.number
         configs.append(config)
     return configs
 
@@ -93,8 +110,10 @@ def _dump(config: Mapping[str, Any], fmt: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = stored_study_parser("hpo.export", "Write the best K configs of a stored study; "
                "hpo.model_from_config(FILE) rebuilds a model from one.")
-    p.add_argument("--top", type=positive_int, default=1, metavar="K",
-                   help="how many of the best complete trials (default: 1)")
+    p.add_argument("--top", type=positive_int, metavar="K",
+                   help="how many of the best complete trials (default: 1); for a "
+                   "multi-objective study, the K most accurate members of its Pareto front "
+                   "(default: all of them)")
     p.add_argument("--format", choices=FORMATS, default="json", help="file format")
     p.add_argument("--out", metavar="DIR", help="directory (default: runs/STUDY/configs/)")
     return p
@@ -110,11 +129,17 @@ def _export(args: argparse.Namespace) -> int:
     if not configs:
         raise HpoError(f"study '{args.study}' has no complete trial to export yet")
     out_dir = Path(args.out) if args.out else Path("runs") / args.study / "configs"
+    multi = pareto.is_multi_objective(study)
+    if multi:
+        print(f"the Pareto front of study '{args.study}' (validation accuracy vs parameters), "
+              f"most accurate first; recommended: {pareto.RULE}")
     for path, config in zip(write_configs(configs, out_dir, args.format), configs):
         print(f"{path}  trial {config['trial']}  value {config['value']:.4f}  "
-              f"{config['n_params']} parameters")
-    if len(configs) < args.top:
-        print(f"(the study has only {len(configs)} complete trials)")
+              f"{config['n_params']} parameters"
+              + ("  (recommended)" if config.get("recommended") else ""))
+    if args.top and len(configs) < args.top:
+        what = "members on its Pareto front" if multi else "complete trials"
+        print(f"(the study has only {len(configs)} {what})")
     return EXIT_OK
 
 

@@ -1,4 +1,9 @@
-"""The final step: retrain the best trial on train + validation, test it once, write it out."""
+"""The final step: retrain the best trial on train + validation, test it once, write it out.
+
+A multi-objective study retrains and tests every member of its Pareto front and writes them to
+``front.json``; best.json and model.keras are the member recommended on validation (see
+``hpo.pareto``).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ import numpy as np
 import optuna
 from sklearn.metrics import accuracy_score, confusion_matrix
 
+from hpo import pareto
 from hpo.data import Dataset
 from hpo.fit import STEPS_PER_EXECUTION, Feeder
 from hpo.models import build_model
 from hpo.objective import rounded, trial_seed
+from hpo.results import tested
 from hpo.space import DIMENSIONS
 from hpo.spec import StudySpec
 
@@ -35,7 +42,7 @@ def best_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[st
         "input_shape": list(attrs["input_shape"]),
         "n_classes": attrs["n_classes"],
         "params": dict(trial.params),
-        "value": trial.value,
+        "value": pareto.accuracy(trial),  # validation accuracy, whatever the objectives
         "n_params": trial.user_attrs.get("n_params"),
         "epochs": trial.user_attrs.get("best_epoch", trial.user_attrs.get("epochs")),
         "seconds_per_epoch": trial.user_attrs.get("seconds_per_epoch"),
@@ -49,7 +56,8 @@ def retrain_and_test(
     out_dir: Path,
     others: Sequence[optuna.trial.FrozenTrial] = (),
 ) -> dict[str, Any]:
-    """Retrain the study's best trial on train + validation and evaluate it once on test.
+    """Retrain the study's best trial (a multi-objective study's recommended front member) on
+    train + validation and evaluate it once on test.
 
     Writes ``out_dir/best.json`` and ``out_dir/model.keras``; returns what best.json holds:
     ``best_config`` plus the test scores, the retrain's ``history`` (loss and accuracy per
@@ -64,7 +72,9 @@ def retrain_and_test(
         model, retrained = _retrain(spec, trial, data, int(config["epochs"]))
         return model, {**config, **_score(model, retrained, data, x_test, y_test)}
 
-    best = study.best_trial
+    best = pareto.best_trial(study)
+    if best is None:
+        raise ValueError(f"study '{study.study_name}' has no completed trial to retrain")
     model, result = retrain_and_score(best)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
@@ -79,6 +89,42 @@ def retrain_and_test(
 
 
 _SUMMARY = ("trial", "test_accuracy", "test_loss", "epochs")
+FRONT_FILE = "front.json"
+
+
+def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/front.json``: each Pareto front member of a multi-objective study with
+    its validation and test scores, smallest first, and which one is recommended (and why).
+
+    ``result`` is what ``retrain_and_test`` returned with the front among its ``others``.
+    """
+    scores = tested(result)
+    members = []
+    for trial in pareto.front(study):
+        test = scores.get(trial.number)
+        if test is None:
+            raise ValueError(f"front member {trial.number} was not retrained and tested; pass "
+                             f"the front as retrain_and_test's others")
+        members.append({
+            "trial": trial.number,
+            "params": dict(trial.params),
+            "validation_accuracy": pareto.accuracy(trial),
+            "n_params": pareto.size(trial),
+            "epochs": test["epochs"],
+            "test_accuracy": test["test_accuracy"],
+            "test_loss": test["test_loss"],
+            "recommended": trial.number == result["trial"],
+        })
+    front = {
+        "study": study.study_name,
+        "objectives": study.user_attrs.get("objectives"),
+        "recommended": result["trial"],
+        "rule": f"chosen on validation only: {pareto.RULE}",
+        "members": members,
+    }
+    path = out_dir / FRONT_FILE
+    path.write_text(json.dumps(front, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def _retrain(spec: StudySpec, trial: optuna.trial.FrozenTrial, data: Dataset,

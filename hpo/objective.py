@@ -5,6 +5,10 @@ from here. Its value is the best validation accuracy over the epochs it ran, and
 reached it is what the final retrain uses. With ``[data] cv_folds = k`` a trial trains k models,
 one per fold of train + validation: its value is the mean of their best validation accuracies
 and the final retrain uses the median of their best epochs.
+
+A multi-objective study (``objectives = ["accuracy", "n_params"]``) scores a trial on that
+accuracy and on its model's parameter count, a pair. Optuna cannot prune such trials, so they
+report nothing per epoch or fold; early stopping by ``patience`` still ends them.
 """
 
 from __future__ import annotations
@@ -93,13 +97,25 @@ def trial_seed(spec: StudySpec, trial_number: int) -> int:
     return spec.seed + trial_number
 
 
-def make_objective(
-    spec: StudySpec, data: SearchData
-) -> Callable[[optuna.Trial], float]:
+Values = float | tuple[float, ...]
+
+
+def failed(spec: StudySpec) -> Values:
+    """What an objective returns for a trial that must end FAIL without a traceback.
+
+    NaN for every objective: Optuna fails a trial with any NaN value, and no half of a pair is
+    left looking like a score.
+    """
+    return (math.nan,) * len(spec.objectives) if spec.multi_objective else math.nan
+
+
+def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial], Values]:
     """The objective Optuna optimizes: validation accuracy of one trained configuration, or with
-    ``[data] cv_folds = k`` its mean over k folds of train + validation."""
+    ``[data] cv_folds = k`` its mean over k folds of train + validation; with two objectives,
+    that accuracy and the model's parameter count."""
 
     k = spec.data.cv_folds
+    prune = not spec.multi_objective
     if k:
         x, y = data.train_and_validation()
         # One Feeder per fold, for the whole process: the arrays become tensors once.
@@ -108,7 +124,7 @@ def make_objective(
     else:
         feeders = [Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)]
 
-    def objective(trial: optuna.Trial) -> float:
+    def objective(trial: optuna.Trial) -> Values:
         # A full garbage collection costs ~0.2 s with TensorFlow loaded: as much as the rest of
         # a trial's harness. Every GC_EVERY trials keeps memory flat (bench/memory.py).
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
@@ -125,8 +141,9 @@ def make_objective(
             n_params = int(model.count_params())
             trial.set_user_attr("n_params", n_params)  # shown while the trial runs
             if not k:
+                pruning = (KerasPruningCallback(trial, METRIC),) if prune else ()
                 value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorders[0],
-                                         KerasPruningCallback(trial, METRIC))
+                                         *pruning)
             else:
                 best_epochs = []
                 for fold, feeder in enumerate(feeders):
@@ -144,6 +161,8 @@ def make_objective(
                     fold_scores.append(score)
                     best_epochs.append(epoch)
                     value = statistics.fmean(fold_scores)
+                    if not prune:
+                        continue
                     # Steps are folds: the pruner compares trials on their mean after as many
                     # folds. After the last fold there is nothing left to save by pruning.
                     trial.report(value, step=fold)
@@ -156,7 +175,7 @@ def make_objective(
             # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
             # NaN value) with its reason, without a traceback in the log.
             trial.set_user_attr("fail_reason", str(e))
-            return math.nan
+            return failed(spec)
         except optuna.TrialPruned as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise
@@ -184,7 +203,10 @@ def make_objective(
                                     if len(fold_scores) > 1 else None)
 
         trial.set_user_attr("best_epoch", best_epoch)
-        return value
+        if not spec.multi_objective:
+            return value
+        scores = {"accuracy": value, "n_params": float(n_params)}
+        return tuple(scores[name] for name in spec.objectives)
 
     return objective
 

@@ -18,6 +18,7 @@ import optuna
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from hpo.pareto import is_multi_objective
 from hpo.storage import SURPLUS, count_finished
 
 logger = logging.getLogger(__name__)
@@ -41,16 +42,22 @@ class TrialProgress:
         # out re-queued and interrupted ones.
         self.count = count_finished(study)
         if trial.state.name == "COMPLETE":
-            what = f"val_accuracy {trial.value:.4f}"
+            what = f"val_accuracy {trial.values[0]:.4f}"
+            if len(trial.values) > 1:
+                what += f", {attrs.get('n_params')} parameters"
         elif trial.state.name == "PRUNED":
             what = f"pruned after epoch {attrs.get('epochs', '?')}"
         else:
             reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
             what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
-        try:
-            best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
-        except ValueError:
-            best = "no complete trial yet"
+        if is_multi_objective(study):
+            size = len(study.best_trials)
+            best = f"Pareto front of {size}" if size else "no complete trial yet"
+        else:
+            try:
+                best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+            except ValueError:
+                best = "no complete trial yet"
         speed = attrs.get("seconds_per_epoch")
         speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
         logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,

@@ -6,6 +6,10 @@ curves of the best trial and of the final retrain, the test set's confusion matr
 trials in a table. plotly.js is inlined once, so the page opens offline. The learning curves and
 the confusion matrix are also drawn to PNG files beside it, for a terminal.
 
+A multi-objective study's page leads with its Pareto front (Optuna's plot, and the members with
+their test scores once the final step has tested them) and draws the single-target plots on
+validation accuracy.
+
 The run (``python -m hpo.run``) writes the report at its end; this module's CLI writes it again
 for any stored study, reading the final step's result from ``<out>/best.json`` if it is there.
 """
@@ -22,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo import pareto
 from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
 from hpo.storage import check_url, load_existing_study
@@ -51,11 +56,14 @@ def write_report(study: optuna.Study, out_dir: Path,
     section. A plot that cannot be drawn (too few trials, say) becomes a note on the page.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = _best_trial(study)
+    best = pareto.best_trial(study)
     curves = _curves(best, final)
     matrix = final.get("confusion_matrix") if final else None
+    front = [("Pareto front", _front_table(study, final))] if pareto.is_multi_objective(
+        study) else []
     sections = [
         ("Summary", _summary(study, best, final)),
+        *front,
         ("Learning curves", _figure_or_note(
             lambda: _curves_figure(curves), None if curves else _curves_note(best, final))),
         ("Test set: confusion matrix", _confusion_caption(final) + _figure_or_note(
@@ -74,13 +82,6 @@ def write_report(study: optuna.Study, out_dir: Path,
 
 
 # -- the data the page shows -------------------------------------------------------------------
-
-def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial
-        return None
-
 
 def _curves(best: optuna.trial.FrozenTrial | None,
             final: Mapping[str, Any] | None) -> dict[str, dict[str, list[float | None]]]:
@@ -123,20 +124,29 @@ def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
     n_complete = sum(t.state.name == "COMPLETE" for t in trials)
     has_steps = any(t.intermediate_values for t in trials)
     need_complete = f"needs a complete trial; this study has {n_complete}"
+    multi = pareto.is_multi_objective(study)
+    # Optuna's single-target plots need a target for a multi-objective study: validation
+    # accuracy. Its trials report no epochs (they cannot be pruned).
+    on = {"target": pareto.accuracy, "target_name": pareto.LABELS["accuracy"]} if multi else {}
+    steps_note = ("has nothing to show: multi-objective trials report no per-epoch values, as "
+                  "Optuna cannot prune them" if multi else "needs a trial that reported an epoch")
     plots: list[tuple[str, Callable[[], Figure], str | None]] = [
-        ("optimization history", lambda: vis.plot_optimization_history(study),
+        ("optimization history", lambda: vis.plot_optimization_history(study, **on),
          None if n_complete else need_complete),
         ("intermediate values (validation accuracy per epoch)",
-         lambda: vis.plot_intermediate_values(study),
-         None if has_steps else "needs a trial that reported an epoch"),
-        ("parameter importances",
-         lambda: vis.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0)),
+         lambda: vis.plot_intermediate_values(study), None if has_steps else steps_note),
+        ("parameter importances" + (" for validation accuracy" if multi else ""),
+         lambda: vis.plot_param_importances(
+             study, evaluator=FanovaImportanceEvaluator(seed=0), **on),
          None if n_complete >= 2 else
          f"needs at least 2 complete trials; this study has {n_complete}"),
-        ("parallel coordinate", lambda: vis.plot_parallel_coordinate(study),
+        ("parallel coordinate", lambda: vis.plot_parallel_coordinate(study, **on),
          None if n_complete else need_complete),
-        ("slice", lambda: vis.plot_slice(study), None if n_complete else need_complete),
+        ("slice", lambda: vis.plot_slice(study, **on), None if n_complete else need_complete),
     ]
+    if multi:
+        plots.insert(0, ("Pareto front", lambda: vis.plot_pareto_front(study),
+                         None if n_complete else need_complete))
     return [(title, _figure_or_note(draw, f"The {title} plot {why}." if why else None))
             for title, draw, why in plots]
 
@@ -290,14 +300,20 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
                   f"{attrs.get('n_classes', '?')} classes)"),
         ("trials", f"{len(trials)} ({counts or 'none yet'})"),
     ]
+    multi = pareto.is_multi_objective(study)
+    label = "recommended trial" if multi else "best trial"
+    if multi:
+        rows.append(("objectives", f"maximize validation accuracy, minimize parameters; "
+                                   f"{len(study.best_trials)} trials on the Pareto front"))
     if best is None:
-        rows.append(("best trial", "none: no trial has completed"))
+        rows.append((label, "none: no trial has completed"))
     else:
         rows += [
-            ("best trial", f"{best.number}: validation accuracy {best.value:.4f}, "
-                           f"{_fmt(best.user_attrs.get('n_params'))} parameters, best epoch "
-                           f"{_fmt(best.user_attrs.get('best_epoch'))} of "
-                           f"{_fmt(best.user_attrs.get('epochs'))}"),
+            (label, f"{best.number}: validation accuracy {pareto.accuracy(best):.4f}, "
+                    f"{_fmt(best.user_attrs.get('n_params'))} parameters, best epoch "
+                    f"{_fmt(best.user_attrs.get('best_epoch'))} of "
+                    f"{_fmt(best.user_attrs.get('epochs'))}"
+                    + (f" ({pareto.RULE}, chosen on validation)" if multi else "")),
         ]
     if final:
         rows += [
@@ -309,13 +325,13 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
         ]
         if best is not None and final.get("trial") != best.number:
             rows.append(("note", f"the final retrain is of trial {final.get('trial')}, but the "
-                                 f"study's best is now trial {best.number}; rerun "
+                                 f"study's {label} is now trial {best.number}; rerun "
                                  f"python -m hpo.run without --no-final to test it"))
     else:
         rows.append(("test", "not run (--no-final, or no best.json in the output directory)"))
     parts = [_table(None, rows)]
     if best is not None:
-        parts.append("<h3>Best parameters</h3>")
+        parts.append(f"<h3>{'Recommended' if multi else 'Best'} parameters</h3>")
         parts.append(_table(("parameter", "value"),
                             [(k, _fmt(v)) for k, v in best.params.items()]))
     return "\n".join(parts)
@@ -324,11 +340,11 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
 def _ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete trials best first, then pruned, failed and unfinished ones by number."""
     trials = study.get_trials(deepcopy=False)
-    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
+    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
     order = {s: i for i, s in enumerate(STATES)}
 
     def key(t: optuna.trial.FrozenTrial) -> tuple[int, float, int]:
-        value = sign * t.value if t.state.name == "COMPLETE" and t.value is not None else 0.0
+        value = sign * t.values[0] if t.state.name == "COMPLETE" and t.values else 0.0
         return order.get(t.state.name, len(order)), value, t.number
 
     return sorted(trials, key=key)
@@ -342,9 +358,10 @@ def _top_trials_table(study: optuna.Study, k: int) -> str:
     for t in trials[:k]:
         attrs = t.user_attrs
         why = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        value = pareto.accuracy(t)
         rows.append((
             str(t.number), t.state.name.lower() + (f": {why}" if why else ""),
-            f"{t.value:.4f}" if t.value is not None and math.isfinite(t.value) else "",
+            f"{value:.4f}" if value is not None and math.isfinite(value) else "",
             _fmt(attrs.get("n_params")), _fmt(attrs.get("epochs")),
             _fmt(attrs.get("seconds_per_epoch")),
             " ".join(f"{name}={_fmt(v)}" for name, v in t.params.items()),
@@ -353,6 +370,32 @@ def _top_trials_table(study: optuna.Study, k: int) -> str:
                f"validation accuracy, then pruned and failed ones.")
     return _note(caption) + _table(
         ("trial", "state", "value", "n_params", "epochs", "s/epoch", "params"), rows)
+
+
+def _front_table(study: optuna.Study, final: Mapping[str, Any] | None) -> str:
+    """A multi-objective study's Pareto front, smallest first, with the members' test scores
+    if the final step tested them (best.json holds them)."""
+    members = pareto.front(study)
+    if not members:
+        return _note("No Pareto front: no trial has completed.")
+    from hpo.results import tested
+
+    scores = tested(final)
+    chosen = pareto.best_trial(study)
+    rows = []
+    for t in members:
+        test = scores.get(t.number)
+        rows.append((
+            str(t.number), f"{pareto.accuracy(t):.4f}", str(pareto.size(t)),
+            f"{test['test_accuracy']:.4f}" if test else "–",
+            "recommended" if t.number == chosen.number else "",
+            " ".join(f"{name}={_fmt(v)}" for name, v in t.params.items()),
+        ))
+    caption = (f"The {len(members)} trials no other trial beats on both validation accuracy and "
+               f"size, smallest first. Recommended, on validation only: {pareto.RULE}."
+               + ("" if final else " Test scores come once the final step has run."))
+    return _note(caption) + _table(
+        ("trial", "validation", "n_params", "test", "", "params"), rows)
 
 
 def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:

@@ -2,8 +2,9 @@
 
 Columns: the trial, the parameters the study varies, its state, its validation score (with the
 spread over folds when cross-validated), the epochs it ran, its size and speed, the held-out test
-score when the final step tested it, and why it failed or was pruned. A study whose trials all
-share one configuration (repeats over seeds) gets a last row with mean ± sd.
+score when the final step tested it, and why it failed or was pruned. A multi-objective study's
+table marks the members of its Pareto front (``front_rows`` picks them out). A study whose trials
+all share one configuration (repeats over seeds) gets a last row with mean ± sd.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from hpo import pareto
 from hpo.objective import trial_seed
 from hpo.space import Fixed
 from hpo.spec import StudySpec
@@ -32,6 +34,12 @@ def results_rows(spec: StudySpec, study: optuna.Study,
     """One dict per finished trial, in trial order; ``tests`` maps trial number -> test accuracy."""
     tests = tests or {}
     varied = varied_params(spec, study)
+    marks: dict[int, str] = {}
+    if spec.multi_objective:
+        marks = {t.number: FRONT for t in pareto.front(study)}
+        chosen = pareto.best_trial(study)
+        if chosen is not None:
+            marks[chosen.number] = RECOMMENDED
     rows = []
     for trial in study.trials:
         if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL"):
@@ -51,6 +59,8 @@ def results_rows(spec: StudySpec, study: optuna.Study,
         row["s_per_epoch"] = attrs.get("seconds_per_epoch")
         row["test"] = tests.get(trial.number)
         row["note"] = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        if spec.multi_objective:
+            row["front"] = marks.get(trial.number, "")
         rows.append(row)
     rows.sort(key=lambda r: _setting_order(spec, varied, r))
     if not any(r["cv_sd"] is not None for r in rows):
@@ -64,6 +74,21 @@ def results_rows(spec: StudySpec, study: optuna.Study,
 
 # Trials that never trained: the surplus of a full study, a Ctrl-C.
 _NOT_RUN = (SURPLUS, INTERRUPTED)
+# The "front" column of a multi-objective study: a member, and the one the final step picks.
+FRONT, RECOMMENDED = "yes", "recommended"
+
+
+def front_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The Pareto front members of ``results_rows``, smallest model first, scores before the
+    parameters: trial, validation, n_params, test (if tested), front, then the varied ones."""
+    members = sorted((r for r in rows if r.get("front")),
+                     key=lambda r: (r["n_params"], -r["validation"], r["trial"]))
+    if not members:
+        return []
+    first = ["trial", "validation", "n_params", *(["test"] if "test" in members[0] else []),
+             "front"]
+    params = [c for c in members[0] if c not in _ROW_COLUMNS]
+    return [{c: r[c] for c in first + params} for r in members]
 
 
 def varied_params(spec: StudySpec, study: optuna.Study) -> list[str]:
@@ -128,7 +153,9 @@ def printable(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | No
     shown = list(rows)
     caption = ""
     if len(rows) > limit:
-        shown = sorted(rows, key=lambda r: -(r["validation"] or -math.inf))[:limit]
+        # Front members first: each is best at its size.
+        shown = sorted(rows, key=lambda r: (not r.get("front"),
+                                            -(r["validation"] or -math.inf)))[:limit]
         caption = f"\n(the best {limit} of {len(rows)} trials; all of them in {CSV_FILE})"
     if summary:
         shown.append(summary)
@@ -149,6 +176,19 @@ def _setting_order(spec: StudySpec, varied: Sequence[str], row: Mapping[str, Any
 def _param(value: Any) -> Any:
     # 1e-07 and 100 as written in a study file, not 0.0000 and 100.0000.
     return f"{value:g}" if isinstance(value, float) else value
+
+
+def tested(final: Mapping[str, Any] | None) -> dict[int, Mapping[str, Any]]:
+    """The test results in a final step's result (best.json) by trial number: the retrained
+    best trial's and those of the ``others`` tested with it."""
+    if not final:
+        return {}
+    return {**{int(n): r for n, r in final.get("others", {}).items()}, final["trial"]: final}
+
+
+# The columns of a results row that are not parameters.
+_ROW_COLUMNS = ("trial", "seed", "state", "validation", "cv_sd", "epochs", "n_params",
+                "s_per_epoch", "test", "note", "front")
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> float | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from hpo import dashboard
+from hpo import dashboard, pareto
 from hpo._cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -147,7 +146,10 @@ def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]
                 "n_classes": data.search.n_classes, "space": signature(spec.space)}
     if spec.inherited:
         identity["inherited"] = dict(spec.inherited)
-    study = open_study(setup.url, setup.study_name, "maximize", identity)
+    identity["objectives"] = list(spec.objectives)
+    labels = [pareto.LABELS[name] for name in spec.objectives]
+    study = open_study(setup.url, setup.study_name, spec.directions, identity,
+                       metric_names=labels if spec.multi_objective else None)
     return setup, data, study
 
 
@@ -167,11 +169,10 @@ def _inherit(setup: RunSetup) -> RunSetup:
     except StorageError:
         raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which "
                        f"{mask(setup.url)} does not hold; {how}") from None
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = pareto.best_trial(study)  # a multi-objective leader's recommended member
+    if best is None:
         raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which has no "
-                       f"completed trial yet; {how}") from None
+                       f"completed trial yet; {how}")
     inherited = MappingProxyType(inherit(best.params, spec.space))
     return dataclasses.replace(setup, spec=dataclasses.replace(spec, inherited=inherited))
 
@@ -189,6 +190,11 @@ def _run(args: argparse.Namespace) -> int:
     print(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
           f"{dashboard_command(setup.url)})", flush=True)
 
+    if spec.multi_objective:
+        goals = ", ".join(f"{d} {pareto.LABELS[o]}"
+                          for o, d in zip(spec.objectives, spec.directions))
+        print(f"objectives: {goals}; the result is a Pareto front (no pruning: Optuna cannot "
+              f"prune multi-objective trials)", flush=True)
     if spec.inherited:
         print(f"follows {spec.follows}: keeps its best trial's "
               + " ".join(f"{k}={_fmt(v)}" for k, v in spec.inherited.items()), flush=True)
@@ -217,13 +223,13 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     run_trials(spec, study, search, remaining, callbacks=[progress])
         except KeyboardInterrupt:
-            _print_summary(study)
+            _print_summary(spec, study)
             print("interrupted: every finished trial is stored and the running ones are "
                   "recorded as failed; the final step was skipped. Rerun the same command "
                   "to resume.", file=sys.stderr)
             return EXIT_INTERRUPTED
 
-    _print_summary(study)
+    _print_summary(spec, study)
     _write_results(spec, study, setup.out_dir, None)
     if args.no_final or spec.then:
         print("--no-final: skipped the final retrain and test" if args.no_final else
@@ -235,22 +241,29 @@ def _run(args: argparse.Namespace) -> int:
         raise HpoError(f"no trial of study '{setup.study_name}' completed, so there is "
                        f"nothing to retrain; see the failures above (or rerun with --debug)")
 
-    from hpo.final import retrain_and_test
+    from hpo.final import retrain_and_test, write_front
+    from hpo.results import tested
 
     others = []
     if spec.final == "each":
         others = [t for t in study.trials if t.state.name == "COMPLETE"]
         print(f"final step: retraining and testing each of the {len(others)} completed "
               f"trials (the best is still the one chosen on validation)", flush=True)
+    elif spec.multi_objective:
+        others = pareto.front(study)
+        print(f"final step: retraining and testing the {len(others)} members of the Pareto "
+              f"front; recommended on validation: {pareto.RULE}", flush=True)
     result = retrain_and_test(spec, study, data, setup.out_dir, others=others)
     out_dir = setup.out_dir
+    which = " (recommended)" if spec.multi_objective else ""
     print(f"held-out test accuracy: {result['test_accuracy']:.4f} (loss "
-          f"{result['test_loss']:.4f}): trial {result['trial']} retrained on "
+          f"{result['test_loss']:.4f}): trial {result['trial']}{which} retrained on "
           f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
           f"{result['n_test']}")
     print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
-    tests = {result["trial"]: result["test_accuracy"]}
-    tests.update({int(n): r["test_accuracy"] for n, r in result.get("others", {}).items()})
+    if spec.multi_objective:
+        print(f"wrote {write_front(study, result, out_dir)}")
+    tests = {n: r["test_accuracy"] for n, r in tested(result).items()}
     _write_results(spec, study, out_dir, tests)
     _write_report(study, out_dir, result)
     return EXIT_OK
@@ -278,6 +291,8 @@ def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
     title = "results with held-out test accuracy" if tests else "results (validation)"
     print(f"\n{title}:\n{printable(rows, summary)}\nwrote {paths[0]} and {paths[1]}",
           flush=True)
+    if tests and spec.multi_objective:
+        _print_front(rows, "the Pareto front, each member retrained and tested once")
 
 
 def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> None:
@@ -297,7 +312,7 @@ def run_trials(
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
 ) -> None:
     """Run ``n_trials`` trials of ``spec`` in this process (one worker's share)."""
-    from hpo.objective import make_objective
+    from hpo.objective import failed, make_objective
     from hpo.samplers import make_pruner, make_sampler
     from hpo.space import grid_space
 
@@ -313,13 +328,13 @@ def run_trials(
     objective = make_objective(spec, search)
     target = spec.budget.trials
 
-    def gated(trial: optuna.Trial) -> float:
+    def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
         trial.set_user_attr("worker", worker)
         if count_claimed(trial.study, below=trial.number) >= target:
             # Other workers (here or on other machines) filled the study first.
             trial.set_user_attr("fail_reason", SURPLUS)
             trial.study.stop()
-            return math.nan
+            return failed(spec)
         return objective(trial)
 
     def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -336,17 +351,33 @@ def run_trials(
     )
 
 
-def _print_summary(study) -> None:
+def _print_summary(spec: StudySpec, study: optuna.Study) -> None:
     states = [t.state.name for t in study.trials]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in FINISHED)
     print(f"study {study.study_name}: {len(states)} trials ({counts})")
-    try:
-        best = study.best_trial
-    except ValueError:
+    if spec.multi_objective:
+        from hpo.results import results_rows
+
+        _print_front(results_rows(spec, study), "the Pareto front on validation (no other "
+                     "trial is both more accurate and smaller)")
+        return
+    best = pareto.best_trial(study)
+    if best is None:
         return
     params = " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-    print(f"best: trial {best.number}, validation accuracy {best.value:.4f}, "
+    print(f"best: trial {best.number}, validation accuracy {pareto.accuracy(best):.4f}, "
           f"{best.user_attrs.get('n_params', '?')} parameters\n  {params}")
+
+
+def _print_front(rows: list[dict], title: str) -> None:
+    from hpo.results import RECOMMENDED, front_rows, markdown_table
+
+    front = front_rows(rows)
+    if not front:
+        return
+    chosen = next(r["trial"] for r in front if r["front"] == RECOMMENDED)
+    print(f"\n{title}, smallest first:\n{markdown_table(front)}\nrecommended: trial {chosen}, "
+          f"{pareto.RULE}", flush=True)
 
 
 def _fmt(value) -> str:

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpo.errors import SpecError
-from hpo.samplers import check_pruner, check_sampler
+from hpo.samplers import SAMPLERS, check_pruner, check_sampler
 from hpo.space import DIMENSIONS, Choice, Domain, Fixed, Range
 
 DATASETS = ("mnist", "digits", "npz")
@@ -25,8 +25,13 @@ FAMILIES = ("mlp", "cnn")
 # notebook-style experiment that reports each setting's test score; the best is still the one
 # chosen on validation).
 FINALS = ("best", "each")
+# What a trial is scored on, and which way is better. Validation accuracy comes first: every
+# study has it, and a trial's first value is always it (its ``values[0]``).
+OBJECTIVES = {"accuracy": "maximize", "n_params": "minimize"}
+# Samplers that cannot search a multi-objective study (Optuna's CMA-ES raises on one).
+_SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 _TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space",
-             "enqueue", "final", "follows", "then"}
+             "enqueue", "final", "follows", "then", "objectives"}
 _DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds"}
 _BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
 _RANGE_KEYS = {"low", "high", "log", "step"}
@@ -80,6 +85,16 @@ class StudySpec:
     then: str | None = None
     # The followed study's best parameters that this one keeps fixed (set when a run starts).
     inherited: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Keys of OBJECTIVES, "accuracy" first; two of them make a multi-objective study.
+    objectives: tuple[str, ...] = ("accuracy",)
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[name] for name in self.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def override(self, **changes: Any) -> StudySpec:
         """A copy with CLI overrides applied and validated; None values are left alone.
@@ -104,6 +119,8 @@ class StudySpec:
         if "pruner" in changes:
             check_pruner(changes["pruner"], {}, "--pruner")
             spec = dataclasses.replace(spec, pruner=Component(changes["pruner"]))
+        _check_objectives_fit(spec, "--sampler" if "sampler" in changes else None,
+                              "--pruner" if "pruner" in changes else None)
         if "seed" in changes:
             spec = dataclasses.replace(spec, seed=changes["seed"])
         spec = dataclasses.replace(spec, budget=budget)
@@ -183,9 +200,12 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     budget = Budget(**budget_raw)
     _check_budget(budget, f"{source} [budget]")
 
+    objectives = _parse_objectives(raw.get("objectives", ["accuracy"]), source)
     sampler = _parse_component(_table(raw, "sampler", source), "tpe", f"{source} [sampler]")
     check_sampler(sampler.name, sampler.options, f"{source} [sampler]")
-    pruner = _parse_component(_table(raw, "pruner", source), "median", f"{source} [pruner]")
+    # Optuna cannot prune a multi-objective trial, so such a study prunes nothing by default.
+    pruner = _parse_component(_table(raw, "pruner", source),
+                              "none" if len(objectives) > 1 else "median", f"{source} [pruner]")
     check_pruner(pruner.name, pruner.options, f"{source} [pruner]")
 
     space_raw = _table(raw, "space", source)
@@ -231,10 +251,48 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
         source=source,
         enqueue=enqueued,
         final=final,
+        objectives=objectives,
         **links,
     )
+    _check_objectives_fit(spec, f"{source} [sampler]", f"{source} [pruner]")
     _check_grid(spec)
     return spec
+
+
+def _parse_objectives(raw: Any, source: str) -> tuple[str, ...]:
+    where = f"{source}: objectives"
+    valid = ", ".join(f'"{name}"' for name in OBJECTIVES)
+    if (not isinstance(raw, list) or not raw or not all(isinstance(o, str) for o in raw)
+            or any(o not in OBJECTIVES for o in raw)):
+        raise SpecError(f"{where}: got {raw!r}; expected a list of names from {valid}, e.g. "
+                        f'objectives = ["accuracy", "n_params"] (maximize validation accuracy, '
+                        f"minimize the parameter count)")
+    if raw[0] != "accuracy" or len(set(raw)) != len(raw):
+        raise SpecError(f"{where}: got {raw!r}; \"accuracy\" must come first and each name "
+                        f'only once: write objectives = ["accuracy"] or ["accuracy", "n_params"]')
+    return tuple(raw)
+
+
+def _check_objectives_fit(spec: StudySpec, sampler_where: str | None,
+                          pruner_where: str | None) -> None:
+    """A multi-objective study needs a sampler that can search it and no pruner.
+
+    An explicit pruner is refused rather than quietly switched off: the file (or flag) would
+    claim pruning that never happens.
+    """
+    if not spec.multi_objective:
+        return
+    objectives = f"objectives = {list(spec.objectives)}"
+    if sampler_where and spec.sampler.name in _SINGLE_OBJECTIVE_SAMPLERS:
+        usable = ", ".join(n for n in SAMPLERS if n not in _SINGLE_OBJECTIVE_SAMPLERS)
+        raise SpecError(f"{sampler_where}: the '{spec.sampler.name}' sampler cannot search a "
+                        f"multi-objective study ({objectives}); use one of {usable} "
+                        f"(tpe and nsga2 model the Pareto front)")
+    if pruner_where and spec.pruner.name != "none":
+        fix = ("drop --pruner or pass --pruner none" if pruner_where.startswith("--")
+               else 'set [pruner] name = "none" or leave [pruner] out')
+        raise SpecError(f"{pruner_where}: pruner '{spec.pruner.name}': Optuna cannot prune "
+                        f"multi-objective trials ({objectives}); {fix}")
 
 
 def _parse_enqueued(raw: Mapping[str, Any], space: Mapping[str, Domain],

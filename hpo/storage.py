@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -223,13 +223,27 @@ def load_existing_study(url: str, study_name: str) -> optuna.Study:
 
 
 def open_study(
-    url: str, study_name: str, direction: str, identity: dict[str, object]
+    url: str, study_name: str, directions: Sequence[str], identity: dict[str, object],
+    metric_names: Sequence[str] | None = None,
 ) -> optuna.Study:
-    """Create the study or resume it, refusing one whose trials trained on something else."""
+    """Create the study or resume it, refusing one whose trials trained on something else or
+    were scored on other objectives (``directions``: "maximize" / "minimize", one each).
+
+    ``metric_names`` label the objectives in the dashboard and Optuna's plots.
+    """
     storage = open_storage(url)
     study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction, load_if_exists=True
+        storage=storage, study_name=study_name, directions=list(directions), load_if_exists=True
     )
+    resolve = _RESOLVE.format(url=mask(url), name=study_name)
+    stored_directions = [d.name.lower() for d in study.directions]
+    if stored_directions != list(directions):
+        # A resumed study keeps the directions it was made with, whatever create_study is told.
+        raise StorageError(
+            f"study '{study_name}' in {mask(url)} was made to {' and '.join(stored_directions)}"
+            f", but this run would {' and '.join(directions)} (its objectives changed); its "
+            f"trials cannot be mixed with this run's. {resolve}"
+        )
     stored = study.user_attrs
     for key, value in identity.items():
         if key in stored and stored[key] != value:
@@ -241,13 +255,20 @@ def open_study(
                 what = f"{key} = {stored[key]!r}, but this run has {key} = {value!r}"
             raise StorageError(
                 f"study '{study_name}' in {mask(url)} was made with {what}; its trials cannot "
-                f"be mixed with this run's. Use another --storage, or delete the study with: "
-                f"optuna delete-study --storage {mask(url)} --study-name {study_name}"
+                f"be mixed with this run's. {resolve}"
             )
     for key, value in identity.items():
         if key not in stored:
             study.set_user_attr(key, value)
+    if metric_names and study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(metric_names))
     return study
+
+
+_RESOLVE = ("Use another --storage, or delete the study with: optuna delete-study --storage "
+            "{url} --study-name {name}")
 
 
 def dashboard_command(url: str) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 
 import numpy as np
@@ -215,3 +216,48 @@ def test_cv_folds_validate_every_non_test_example_once_and_never_a_test_one(
     for train, val in fed:
         assert sorted([*train, *val]) == search_ids
     assert dataset.test.opened == 0
+
+
+# -- two objectives: objectives = ["accuracy", "n_params"] -----------------------------------
+
+def pareto_spec(**pins):
+    spec = tiny_spec(**pins)
+    return dataclasses.replace(spec, objectives=("accuracy", "n_params"))
+
+
+def test_a_two_objective_trial_returns_accuracy_and_size_and_reports_no_epochs(data):
+    spec = pareto_spec(optimizer="adam", learning_rate=0.01)
+    study = optuna.create_study(directions=spec.directions)
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE"
+    accuracy, n_params = trial.values
+    assert accuracy == pytest.approx(max(trial.user_attrs["history"]["val_accuracy"]), rel=1e-4)
+    assert n_params == trial.user_attrs["n_params"] > 0
+    # Optuna's trial.report raises for multi-objective studies: no pruning callback ran.
+    assert trial.intermediate_values == {}
+
+
+def test_a_diverging_two_objective_trial_fails_with_no_value_left(data):
+    spec = pareto_spec(optimizer="sgd", learning_rate=100.0, activation="relu")
+    values = hpo.objective.failed(spec)
+    assert len(values) == 2 and all(math.isnan(v) for v in values)  # no half looks like a score
+    study = optuna.create_study(directions=spec.directions)
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "FAIL" and trial.values is None
+    assert "diverged: training loss" in trial.user_attrs["fail_reason"]
+    assert study.best_trials == []
+
+
+def test_a_cross_validated_two_objective_trial_scores_the_fold_mean(data):
+    spec = pareto_spec(optimizer="adam", learning_rate=0.01)
+    spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, cv_folds=2),
+                               budget=dataclasses.replace(spec.budget, max_epochs=1))
+    study = optuna.create_study(directions=spec.directions)
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE" and trial.intermediate_values == {}
+    assert trial.values[0] == pytest.approx(statistics.fmean(trial.user_attrs["fold_scores"]),
+                                            rel=1e-4)
+    assert trial.values[1] == trial.user_attrs["n_params"]

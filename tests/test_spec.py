@@ -91,6 +91,15 @@ def test_spec_is_frozen(tmp_path):
     ("[space]\nbatch_size = [32, 64]\n[[enqueue]]\nbatch_size = 128",
      ["[[enqueue]] #1 batch_size", "128 is outside the study's [space]"]),
     ("[[enqueue]]\nunits_2 = 'wide'", ["[[enqueue]] #1 units_2", "expected an integer"]),
+    ("objectives = ['accuracy', 'size']", ["objectives: got ['accuracy', 'size']",
+                                          '"accuracy", "n_params"', 'objectives = ["accuracy"']),
+    ("objectives = 'n_params'", ["objectives: got 'n_params'", "expected a list"]),
+    ("objectives = []", ["objectives: got []", "expected a list"]),
+    ("objectives = ['n_params', 'accuracy']", ["objectives", '"accuracy" must come first']),
+    ("objectives = ['accuracy', 'accuracy']", ["objectives", "each name only once"]),
+    ("objectives = ['accuracy', 'n_params']\n[pruner]\nname = 'median'",
+     ["[pruner]: pruner 'median'", "cannot prune multi-objective trials",
+      'set [pruner] name = "none"']),
 ])
 def test_bad_study_files_name_the_field_and_the_fix(tmp_path, text, fragments):
     with pytest.raises(SpecError) as info:
@@ -128,6 +137,19 @@ def test_override_applies_and_validates(tmp_path):
     assert spec.budget.trials == 5  # the original is untouched
     with pytest.raises(SpecError, match="trials"):
         spec.override(trials=0)
+
+
+def test_a_multi_objective_study_prunes_nothing_unless_told_and_refuses_a_pruner_flag(tmp_path):
+    single = spec_from("", tmp_path)
+    assert (single.objectives, single.directions, single.pruner.name) == (
+        ("accuracy",), ["maximize"], "median")
+    spec = spec_from("objectives = ['accuracy', 'n_params']", tmp_path)
+    assert spec.multi_objective and spec.directions == ["maximize", "minimize"]
+    assert spec.pruner.name == "none"  # the default, as Optuna cannot prune these trials
+    with pytest.raises(SpecError, match=r"--pruner: pruner 'hyperband': Optuna cannot prune.*"
+                                        r"--pruner none"):
+        spec.override(pruner="hyperband")
+    assert spec.override(pruner="none", sampler="nsga2").sampler.name == "nsga2"
 
 
 def test_overriding_the_dataset_keeps_cross_validation_on(tmp_path):

@@ -32,14 +32,27 @@ def test_mask_hides_the_password():
 def test_resuming_a_study_made_on_other_data_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     identity = {"dataset": "digits", "space": {"units": "Choice(8, 16)", "dropout": "0.1"}}
-    open_study(url, "s", "maximize", identity)
-    assert open_study(url, "s", "maximize", identity).user_attrs["dataset"] == "digits"
+    open_study(url, "s", ["maximize"], identity)
+    assert open_study(url, "s", ["maximize"], identity).user_attrs["dataset"] == "digits"
     expected = "dataset = 'digits', but this run has dataset = 'mnist'"
     with pytest.raises(StorageError, match=expected):
-        open_study(url, "s", "maximize", {**identity, "dataset": "mnist"})
+        open_study(url, "s", ["maximize"], {**identity, "dataset": "mnist"})
     changed = {**identity, "space": {"units": "Choice(8, 32)", "dropout": "0.1"}}
     with pytest.raises(StorageError, match=r"different \[space\] \(changed: units\).*delete-study"):
-        open_study(url, "s", "maximize", changed)
+        open_study(url, "s", ["maximize"], changed)
+
+
+def test_resuming_a_study_with_other_objectives_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    study = open_study(url, "s", ["maximize", "minimize"], {"objectives": ["accuracy", "n_params"]},
+                       metric_names=["val_accuracy", "n_params"])
+    assert study.metric_names == ["val_accuracy", "n_params"]
+    # Directions catch it even without the identity (a study made before objectives existed).
+    with pytest.raises(StorageError, match="made to maximize and minimize, but this run would "
+                                           "maximize .*delete-study"):
+        open_study(url, "s", ["maximize"], {})
+    with pytest.raises(StorageError, match="objectives = "):
+        open_study(url, "s", ["maximize", "minimize"], {"objectives": ["accuracy", "seconds"]})
 
 
 def test_count_finished_leaves_out_requeued_and_interrupted_trials(tmp_path):
@@ -47,7 +60,7 @@ def test_count_finished_leaves_out_requeued_and_interrupted_trials(tmp_path):
 
     from hpo.storage import INTERRUPTED, count_finished
 
-    study = open_study(f"sqlite:///{tmp_path / 'c.db'}", "c", "maximize", {})
+    study = open_study(f"sqlite:///{tmp_path / 'c.db'}", "c", ["maximize"], {})
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
     study.add_trial(create_trial(state=TrialState.PRUNED))
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "diverged"}))
