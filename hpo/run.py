@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -330,6 +331,7 @@ def run_trials(
 
     def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
         trial.set_user_attr("worker", worker)
+        trial.set_user_attr("process", process_tag())
         if count_claimed(trial.study, below=trial.number) >= target:
             # Other workers (here or on other machines) filled the study first.
             trial.set_user_attr("fail_reason", SURPLUS)
@@ -349,6 +351,13 @@ def run_trials(
         catch=(Exception,),
         callbacks=[*callbacks, stop_when_full],
     )
+
+
+def process_tag(pid: int | None = None) -> str:
+    """Which machine and process runs a trial: "host:pid" (shown in the dashboard)."""
+    import socket
+
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def _print_summary(spec: StudySpec, study: optuna.Study) -> None:

@@ -164,6 +164,21 @@ class Supervisor:
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join(timeout=10)
-            if worker.process.is_alive():  # its trial is re-queued by the heartbeat on resume
+            if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
+        self._fail_orphans()
+
+    def _fail_orphans(self) -> None:
+        """Record as failed the trials our stopped workers left RUNNING (killed mid-write, or
+        interrupted between creating a trial and starting it): never leave one RUNNING."""
+        from hpo.run import process_tag
+        from hpo.storage import INTERRUPTED
+
+        ours = {process_tag(w.process.pid) for w in self.workers.values()}
+        storage = self.study._storage
+        for trial in self.study.get_trials(deepcopy=False,
+                                           states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.user_attrs.get("process") in ours:
+                storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
+                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)

@@ -173,3 +173,27 @@ def test_two_commands_on_one_study_stop_at_the_requested_count(tmp_path):
     assert_all_accounted_for(study, 10)
     extra = [t for t in study.trials if t.user_attrs.get("fail_reason") == "not needed"]
     assert len(extra) <= 3  # at most one per worker that lost a race, recorded and not counted
+
+
+def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
+    # A worker killed after Ctrl-C (it did not stop within a minute) leaves its trial RUNNING;
+    # the supervisor records it as interrupted. Another machine's running trial is not touched.
+    import multiprocessing
+
+    from hpo.run import process_tag
+    from hpo.storage import INTERRUPTED, open_study
+    from hpo.workers import Supervisor, _Worker
+
+    study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "w", ["maximize"], {})
+    dead = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    dead.start()
+    dead.join()
+    ours, theirs = study.ask(), study.ask()
+    ours.set_user_attr("process", process_tag(dead.pid))
+    theirs.set_user_attr("process", "elsewhere:1")
+    supervisor = Supervisor(None, study, 2, 1, lambda *a: None, workers={0: _Worker(dead, 1)})
+    supervisor._interrupt()
+    trials = study.get_trials()
+    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_reason"] == INTERRUPTED
+    assert trials[1].state.name == "RUNNING"
+    assert count_finished(study) == 0  # an interrupted trial is run again on resume
