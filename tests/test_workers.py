@@ -175,6 +175,7 @@ def test_two_commands_on_one_study_stop_at_the_requested_count(tmp_path):
     assert len(extra) <= 3  # at most one per worker that lost a race, recorded and not counted
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials made by hand, not optimize
 def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
     # A worker killed after Ctrl-C (it did not stop within a minute) leaves its trial RUNNING;
     # the supervisor records it as interrupted. Another machine's running trial is not touched.
