@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import logging
 import os
 import signal
@@ -215,6 +216,7 @@ def _run(args: argparse.Namespace) -> int:
               f"{'s' if workers > 1 else ''}, up to {spec.budget.max_epochs} epochs "
               f"{'per fold' if spec.data.cv_folds else 'each'}, "
               f"sampler {spec.sampler.name}, pruner {spec.pruner.name}", flush=True)
+        started = datetime.datetime.now()
         try:
             with trial_progress(spec.budget.trials, done) as progress:
                 if workers > 1:
@@ -224,6 +226,9 @@ def _run(args: argparse.Namespace) -> int:
                 else:
                     run_trials(spec, study, search, remaining, callbacks=[progress])
         except KeyboardInterrupt:
+            from hpo.storage import fail_orphans
+
+            fail_orphans(study, {process_tag()}, started)
             _print_summary(spec, study)
             print("interrupted: every finished trial is stored and the running ones are "
                   "recorded as failed; the final step was skipped. Rerun the same command "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
 import warnings
@@ -273,3 +274,17 @@ _RESOLVE = ("Use another --storage, or delete the study with: optuna delete-stud
 
 def dashboard_command(url: str) -> str:
     return f"optuna-dashboard {mask(url)}"
+
+
+def fail_orphans(study: optuna.Study, processes: set[str], since: datetime.datetime) -> None:
+    """After Ctrl-C: record as interrupted the trials that ``processes`` (host:pid tags) left
+    RUNNING, never to stay so. A trial interrupted between its creation and its first write
+    has no tag yet; it counts as ours when it started after ``since`` (this run's start)."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        tag = trial.user_attrs.get("process")
+        untagged_and_new = tag is None and trial.datetime_start is not None \
+            and trial.datetime_start >= since
+        if tag in processes or untagged_and_new:
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
+            study._storage.set_trial_state_values(trial._trial_id,
+                                                  optuna.trial.TrialState.FAIL)

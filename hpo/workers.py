@@ -9,6 +9,7 @@ re-queued, and passes Ctrl-C on to the workers so every trial ends recorded.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import multiprocessing
 import os
@@ -86,6 +87,7 @@ class Supervisor:
         ctx = multiprocessing.get_context("spawn")
         self._ctx = ctx
         self._next_index = 0
+        self._started = datetime.datetime.now()
         self.max_restarts = self.max_restarts or 2 * self.n_workers
         restarts = 0
         seen = {t.number for t in self._finished()}
@@ -170,15 +172,8 @@ class Supervisor:
         self._fail_orphans()
 
     def _fail_orphans(self) -> None:
-        """Record as failed the trials our stopped workers left RUNNING (killed mid-write, or
-        interrupted between creating a trial and starting it): never leave one RUNNING."""
         from hpo.run import process_tag
-        from hpo.storage import INTERRUPTED
+        from hpo.storage import fail_orphans
 
-        ours = {process_tag(w.process.pid) for w in self.workers.values()}
-        storage = self.study._storage
-        for trial in self.study.get_trials(deepcopy=False,
-                                           states=(optuna.trial.TrialState.RUNNING,)):
-            if trial.user_attrs.get("process") in ours:
-                storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
-                storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        fail_orphans(self.study, {process_tag(w.process.pid) for w in self.workers.values()},
+                     self._started)

@@ -177,8 +177,10 @@ def test_two_commands_on_one_study_stop_at_the_requested_count(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials made by hand, not optimize
 def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
-    # A worker killed after Ctrl-C (it did not stop within a minute) leaves its trial RUNNING;
-    # the supervisor records it as interrupted. Another machine's running trial is not touched.
+    # A worker killed after Ctrl-C (it did not stop within a minute) leaves its trial RUNNING,
+    # and so does one interrupted between creating a trial and its first write (no tag yet):
+    # the supervisor records both as interrupted. Other machines' running trials are left alone.
+    import datetime
     import multiprocessing
 
     from hpo.run import process_tag
@@ -189,12 +191,16 @@ def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
     dead = multiprocessing.get_context("spawn").Process(target=os.getpid)
     dead.start()
     dead.join()
-    ours, theirs = study.ask(), study.ask()
+    older = study.ask()  # another machine's, started before this run, not yet tagged
+    started = datetime.datetime.now()
+    ours, theirs, untagged = study.ask(), study.ask(), study.ask()
     ours.set_user_attr("process", process_tag(dead.pid))
     theirs.set_user_attr("process", "elsewhere:1")
     supervisor = Supervisor(None, study, 2, 1, lambda *a: None, workers={0: _Worker(dead, 1)})
+    supervisor._started = started
     supervisor._interrupt()
-    trials = study.get_trials()
-    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["fail_reason"] == INTERRUPTED
-    assert trials[1].state.name == "RUNNING"
+    states = {t.number: t.state.name for t in study.get_trials()}
+    assert states == {older.number: "RUNNING", ours.number: "FAIL", theirs.number: "RUNNING",
+                      untagged.number: "FAIL"}
+    assert study.trials[ours.number].user_attrs["fail_reason"] == INTERRUPTED
     assert count_finished(study) == 0  # an interrupted trial is run again on resume
