@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 
 from hpo import pareto
 from hpo.data import Dataset
-from hpo.fit import STEPS_PER_EXECUTION, Feeder
+from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
 from hpo.models import build_model
 from hpo.objective import rounded, trial_seed
 from hpo.results import tested
@@ -139,7 +139,8 @@ def _retrain(spec: StudySpec, trial: optuna.trial.FrozenTrial, data: Dataset,
     logger.info("retraining trial %d on %d examples for %d epochs", trial.number, len(y), epochs)
     start = time.perf_counter()
     batch_size = trial.params.get("batch_size", DIMENSIONS["batch_size"].default)
-    fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
+    with released_gradients():
+        fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
     return model, {
         "n_train": int(len(y)),
         "retrain_seconds": round(time.perf_counter() - start, 2),

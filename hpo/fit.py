@@ -8,7 +8,9 @@ benchmarks all train through this module, so a retrain is fed exactly as its tri
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -59,3 +61,33 @@ class Feeder:
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
+
+
+# The names tf.custom_gradient gives the gradients it registers while a graph is traced.
+_CUSTOM_GRADIENT = "CustomGradient-"
+
+
+@contextlib.contextmanager
+def released_gradients() -> Iterator[None]:
+    """Training inside this block leaves no traced graph behind for good.
+
+    Keras's optimizer sums gradients with ``all_reduce`` even without a distribution strategy,
+    and that op is a ``tf.custom_gradient``: each trace of a train step registers a gradient
+    function in TensorFlow's global gradient registry under a new name, and never removes it.
+    Its closure holds the step's FuncGraph, so every trained model left ~6 MB behind (+939 MB
+    over bench/memory.py's 100 trials; tensorflow/tensorflow#97697). An entry is looked up
+    only while the step that registered it is traced, to differentiate it, so the ones
+    registered inside the block are dropped on leaving it; a later trace registers its own.
+    Does nothing if TensorFlow's registry changes shape.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    before = set(registry) if isinstance(registry, dict) else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            for name in [n for n in registry if n not in before]:
+                if isinstance(name, str) and name.startswith(_CUSTOM_GRADIENT):
+                    del registry[name]

@@ -24,7 +24,7 @@ import optuna
 from optuna_integration import KerasPruningCallback
 
 from hpo.data import SearchData
-from hpo.fit import STEPS_PER_EXECUTION, Feeder
+from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
 from hpo.models import build_model
 from hpo.space import DIMENSIONS, suggest
 from hpo.spec import StudySpec
@@ -221,14 +221,15 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
             monitor=METRIC, mode="max", patience=spec.budget.patience),)
     start = time.perf_counter()
     try:
-        history = model.fit(
-            feeder.train(batch_size),
-            epochs=spec.budget.max_epochs,
-            validation_data=feeder.validation(),
-            shuffle=False,  # the feeder shuffles
-            callbacks=list(callbacks),
-            verbose=0,
-        )
+        with released_gradients():
+            history = model.fit(
+                feeder.train(batch_size),
+                epochs=spec.budget.max_epochs,
+                validation_data=feeder.validation(),
+                shuffle=False,  # the feeder shuffles
+                callbacks=list(callbacks),
+                verbose=0,
+            )
     finally:
         recorder.fit_seconds += time.perf_counter() - start
     scores = history.history.get(METRIC, [])

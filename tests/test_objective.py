@@ -261,3 +261,23 @@ def test_a_cross_validated_two_objective_trial_scores_the_fold_mean(data):
     assert trial.values[0] == pytest.approx(statistics.fmean(trial.user_attrs["fold_scores"]),
                                             rel=1e-4)
     assert trial.values[1] == trial.user_attrs["n_params"]
+
+
+def test_trials_leave_no_trained_graph_behind(data):
+    # TensorFlow's gradient registry used to keep every trained step's graph for the life of
+    # the process: ~6 MB per trial on MNIST (bench/memory.py).
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def graphs() -> int:
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) for o in gc.get_objects())
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    objective = make_objective(tiny_spec(max_epochs=1), data.search)
+    study.optimize(objective, n_trials=1)
+    after_one = graphs()
+    study.optimize(objective, n_trials=3)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert graphs() <= after_one
