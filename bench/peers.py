@@ -188,8 +188,8 @@ def run_kerastuner(search, seconds: float, seed: int, workdir: str):
     # One Hyperband iteration is only ~30 trials (4.7 minutes here): iterate until the deadline,
     # so that KerasTuner gets the same wall-clock budget as the others.
     tuner = Budgeted(hypermodel, objective="val_accuracy", max_epochs=MAX_EPOCHS, factor=3,
-                     hyperband_iterations=1000, seed=seed, directory=workdir, project_name="peers", overwrite=True,
-                     max_consecutive_failed_trials=1000)
+                     hyperband_iterations=1000, seed=seed, directory=workdir,
+                     project_name="peers", overwrite=True, max_consecutive_failed_trials=1000)
     try:
         tuner.search(search.x_train, search.y_train, epochs=MAX_EPOCHS, verbose=0,
                      validation_data=(search.x_val, search.y_val),
