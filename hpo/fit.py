@@ -1,4 +1,4 @@
-"""How a model is fed on a CPU: each batch size's batches laid out once, in one tensor.
+"""How a model is fed on a CPU: the split as one tensor, fed in fixed batches by tf.data.
 
 Measured with ``bench/speed.py`` on MNIST (784-128-64-10, batch 128, 2 cores): fitting NumPy
 arrays spends about half of each epoch slicing and converting batches in Python; a ``tf.data``
@@ -30,19 +30,19 @@ VALIDATION_BATCH = 1024  # evaluation has no gradients: larger batches are simpl
 class Feeder:
     """``tf.data`` pipelines over one training split (and optionally a validation one).
 
-    For a batch size, the examples (shuffled when the splits were drawn) are cut into fixed
-    batches, held as one ``(n_batches, batch_size, ...)`` tensor; every epoch visits the
-    batches in a new order. One batch size is held at a time: a trial with another batch size
-    replaces it, at the cost of one copy of the split (~0.05 s on MNIST). One contiguous block,
-    rather than ``tf.data``'s cache of a tensor per batch, goes back to the system when it is
-    replaced, so switching batch sizes does not grow the process (bench/memory.py).
+    The arrays become tensors once. For a batch size, the examples (shuffled when the splits
+    were drawn) are cut into fixed batches by viewing the tensor as ``(n_batches, batch_size,
+    ...)``, which copies nothing, and every epoch visits the batches in a new order. A batch
+    size costs no memory of its own: switching between trials' batch sizes neither copies the
+    split nor leaves the allocator fragments of copies (tf.data's ``cache()`` did both; see
+    bench/memory.py).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
                  y_val: np.ndarray | None = None, seed: int = 0) -> None:
-        self._x, self._y = np.asarray(x), np.asarray(y)
+        self._x, self._y = tf.constant(x), tf.constant(y)
         self._seed = seed
-        self._train: tuple[int, tf.data.Dataset] | None = None
+        self._train: dict[int, tf.data.Dataset] = {}
         self._validation = None
         if x_val is not None and y_val is not None:
             self._validation = (
@@ -51,24 +51,26 @@ class Feeder:
             )
 
     def train(self, batch_size: int) -> tf.data.Dataset:
-        if self._train is not None and self._train[0] == batch_size:
-            return self._train[1]
-        self._train = None  # the old batches go before the new ones are made
-        n = len(self._y)
+        if batch_size not in self._train:
+            self._train[batch_size] = self._batches(batch_size)
+        return self._train[batch_size]
+
+    def _batches(self, batch_size: int) -> tf.data.Dataset:
+        n = int(self._y.shape[0])
         full = n // batch_size
         cut = full * batch_size
-        dataset = tf.data.Dataset.from_tensor_slices((
-            tf.constant(self._x[:cut].reshape(full, batch_size, *self._x.shape[1:])),
-            tf.constant(self._y[:cut].reshape(full, batch_size, *self._y.shape[1:])),
-        ))
+
+        def cut_up(t: tf.Tensor) -> tf.Tensor:
+            # A leading slice of a tensor shares its buffer: a view, not a copy.
+            return tf.reshape(t[:cut], (full, batch_size, *t.shape[1:]))
+
+        dataset = tf.data.Dataset.from_tensor_slices((cut_up(self._x), cut_up(self._y)))
         if cut < n:  # the last, smaller batch
-            dataset = dataset.concatenate(tf.data.Dataset.from_tensors(
-                (tf.constant(self._x[cut:]), tf.constant(self._y[cut:]))))
+            dataset = dataset.concatenate(
+                tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])))
         n_batches = full + (cut < n)
-        dataset = (dataset.shuffle(n_batches, seed=self._seed, reshuffle_each_iteration=True)
-                   .prefetch(tf.data.AUTOTUNE))
-        self._train = (batch_size, dataset)
-        return dataset
+        return (dataset.shuffle(n_batches, seed=self._seed, reshuffle_each_iteration=True)
+                .prefetch(tf.data.AUTOTUNE))
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
