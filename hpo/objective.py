@@ -125,8 +125,9 @@ def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial]
         feeders = [Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)]
 
     def objective(trial: optuna.Trial) -> Values:
-        # A full garbage collection costs ~0.2 s with TensorFlow loaded: as much as the rest of
-        # a trial's harness. Every GC_EVERY trials keeps memory flat (bench/memory.py).
+        # A full garbage collection costs ~0.2 s with TensorFlow loaded (~15 ms once run_trials
+        # has frozen what lives for the whole run). Every GC_EVERY trials keeps memory flat
+        # (bench/memory.py).
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
