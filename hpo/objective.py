@@ -195,7 +195,7 @@ def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial]
             if n_params is None:  # no model was built
                 trial.set_user_attr("n_params", None)
             # Epochs and seconds summed over the folds: what the trial cost.
-            _record_timing(trial, [s for r in recorders for s in r.seconds],
+            _record_timing(trial, [r.seconds for r in recorders],
                            sum(r.fit_seconds for r in recorders))
             trial.set_user_attr("history", recorders[0].history)
             if k:
@@ -243,13 +243,16 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
     return float(scores[best]), best + 1
 
 
-def _record_timing(trial: optuna.Trial, seconds: list[float], fit_seconds: float) -> None:
-    trial.set_user_attr("epochs", len(seconds))
+def _record_timing(trial: optuna.Trial, seconds: list[list[float]], fit_seconds: float) -> None:
+    """``seconds``: each trained model's (each fold's) epoch times."""
+    trial.set_user_attr("epochs", sum(len(s) for s in seconds))
     # All of model.fit, tracing included: what the rest of a trial's time is measured against.
     trial.set_user_attr("fit_seconds", round(fit_seconds, 3) if fit_seconds else None)
-    # The median leaves out the first epoch's one-off graph tracing.
+    # A model's first epoch also traces its graph: the typical epoch is the median of the
+    # others (of the first, if a model ran one epoch only).
+    steady = [t for s in seconds for t in (s[1:] or s)]
     trial.set_user_attr("seconds_per_epoch",
-                        round(statistics.median(seconds), 4) if seconds else None)
+                        round(statistics.median(steady), 4) if steady else None)
 
 
 def _one_line(error: BaseException, limit: int = 300) -> str:

@@ -281,3 +281,14 @@ def test_trials_leave_no_trained_graph_behind(data):
     study.optimize(objective, n_trials=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert graphs() <= after_one
+
+
+def test_seconds_per_epoch_leaves_out_each_models_first_epoch_which_traces_its_graph():
+    study = optuna.create_study()
+    trial = study.ask()
+    # Two folds' models: the first epoch of each also traced the graph.
+    hpo.objective._record_timing(trial, [[5.0, 1.0, 1.2], [4.0, 1.1]], fit_seconds=12.3)
+    attrs = study.trials[0].user_attrs
+    assert attrs["epochs"] == 5 and attrs["seconds_per_epoch"] == pytest.approx(1.1)
+    hpo.objective._record_timing(trial, [[2.5]], fit_seconds=2.5)  # one epoch: all there is
+    assert study.trials[0].user_attrs["seconds_per_epoch"] == pytest.approx(2.5)
