@@ -101,6 +101,6 @@ def released_gradients() -> Iterator[None]:
         yield
     finally:
         if before is not None:
-            for name in [n for n in registry if n not in before]:
-                if isinstance(name, str) and name.startswith(_CUSTOM_GRADIENT):
+            for name in set(registry) - before:
+                if str(name).startswith(_CUSTOM_GRADIENT):
                     del registry[name]
