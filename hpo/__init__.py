@@ -3,7 +3,13 @@
 The public API, imported lazily so that ``import hpo`` (and the CLI's input checks) do not
 pay for TensorFlow::
 
-    spec = hpo.load_spec("mlp")
+    result = hpo.tune(build, x, y, trials=20)        # a builder of yours, arrays in memory
+
+    def build(trial):                                # inside a builder: hpo's named dimensions
+        dropout = hpo.param(trial, "dropout")        # ranges from [space], else the default
+        ...
+
+    spec = hpo.load_spec("mlp")                      # or the pieces, one by one
     data = hpo.load_dataset(spec.data, data_dir="data")
     objective = hpo.make_objective(spec, data.search)
     model = hpo.model_from_config("runs/mlp/best.json")
@@ -17,6 +23,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "tune": "hpo.tuning",
+    "TuneResult": "hpo.tuning",
+    "params": "hpo.space",
+    "param": "hpo.space",
+    "DataInfo": "hpo.data",
+    "SearchData": "hpo.data",
+    "parse_spec": "hpo.spec",
+    "load_builder": "hpo.builders",
+    "compile_model": "hpo.builders",
     "HpoError": "hpo.errors",
     "StudySpec": "hpo.spec",
     "load_spec": "hpo.spec",

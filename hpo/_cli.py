@@ -85,6 +85,37 @@ def configure_logging(debug: bool, prefix: str = "") -> None:
         sys.unraisablehook = _quiet_unraisable_interrupt
 
 
+def import_tensorflow_quietly(debug: bool, threads: int | None = None) -> None:
+    """Import TensorFlow (and start its devices) with file descriptor 2 sent to /dev/null.
+
+    TensorFlow's C++ side writes its start-up lines (absl's "All log messages before
+    absl::InitializeLog()", cudart_stub, cpu_feature_guard, cuInit) straight to fd 2, twice,
+    whatever TF_CPP_MIN_LOG_LEVEL says; in a terminal they split the progress bar. With
+    ``debug`` they are left alone. ``threads``: TensorFlow's intra-op threads (a worker's
+    share of the cores), set before anything starts its thread pools.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    if not debug:
+        os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.list_physical_devices()
+        import keras
+
+        keras.ops.ones(1)  # the first op initialises the devices, and says so
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _quiet_unraisable_interrupt(unraisable) -> None:
     # Ctrl-C can land inside a finalizer (a weakref callback during garbage collection): Python
     # prints "Exception ignored in ..." with a traceback and drops the interrupt. Print nothing

@@ -7,14 +7,16 @@ gets. The test split sits in a :class:`SealedSplit` that only the final step ope
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo.errors import DataError
 from hpo.spec import DataSpec
@@ -26,32 +28,143 @@ MNIST_FILE = "mnist.npz"
 
 
 @dataclass(frozen=True)
+class DataInfo:
+    """What a model builder is told about the data: its input shape, the task and its outputs.
+
+    A classifier ends in ``n_classes`` outputs (or one sigmoid output for two classes); a
+    regression model in ``n_outputs`` (the width of the targets).
+    """
+
+    input_shape: tuple[int, ...]
+    task: str = "classification"
+    n_classes: int | None = None
+    n_outputs: int = 1
+    classes: tuple[Any, ...] | None = None  # the original labels, by class index
+
+    def output_widths(self) -> tuple[int, ...]:
+        """The output widths a model for this data may end in."""
+        if self.task == "regression":
+            return (self.n_outputs,)
+        return (self.n_classes, 1) if self.n_classes == 2 else (int(self.n_classes or 0),)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How inputs are scaled: ``(x - shift) / divide``, statistics of training data only.
+
+    ``unit``: 8-bit inputs divided by 255; others min-max to [0, 1] (one range for images,
+    one per column for tables). ``standardize``: per feature, mean 0 and standard deviation 1.
+    ``none``: as they are (as float32).
+    """
+
+    kind: str
+    shift: np.ndarray | float = 0.0
+    divide: np.ndarray | float = 1.0
+    fitted: bool = True  # False: the same whatever the data (none; 8-bit pixels / 255)
+
+    @classmethod
+    def fit(cls, kind: str, x: np.ndarray) -> Scaling:
+        if kind == "none":
+            return cls(kind, fitted=False)
+        if kind == "unit" and x.dtype == np.uint8:
+            return cls(kind, 0.0, 255.0, fitted=False)
+        x = x.astype(np.float32, copy=False)
+        image = x.ndim >= 3
+        if kind == "unit":
+            low = x.min() if image else x.min(axis=0)
+            span = (x.max() if image else x.max(axis=0)) - low
+        else:
+            low, span = x.mean(axis=0), x.std(axis=0)
+        span = np.where(span > 0, span, 1.0).astype(np.float32)
+        return cls(kind, np.asarray(low, dtype=np.float32), span)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32)
+        if self.kind == "none":
+            return x
+        return ((x - self.shift) / self.divide).astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        return (x * self.divide + self.shift).astype(np.float32)
+
+    def to_json(self) -> dict[str, Any]:
+        """What an export stores so that a model is fed the way it was trained."""
+        def plain(v: Any) -> Any:
+            return np.asarray(v, dtype=float).round(7).tolist()
+
+        return {"scale": self.kind, "formula": "(x - shift) / divide", "shift": plain(self.shift),
+                "divide": plain(self.divide)}
+
+
+@dataclass(frozen=True)
 class SearchData:
-    """What the search may see: the training and validation splits, images scaled to [0, 1]."""
+    """What the search may see: the training and validation splits, scaled by ``scaling``
+    (fitted on the training split alone)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
-    n_classes: int
+    n_classes: int | None
+    task: str = "classification"
+    scaling: Scaling = field(default_factory=lambda: Scaling("none", fitted=False))
+    classes: tuple[Any, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
 
+    @property
+    def n_outputs(self) -> int:
+        if self.task == "classification":
+            return int(self.n_classes or 0)
+        return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
+
+    def info(self) -> DataInfo:
+        return DataInfo(self.input_shape, self.task, self.n_classes, self.n_outputs,
+                        self.classes)
+
+    def holdout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.x_train, self.y_train, self.x_val, self.y_val
+
     def train_and_validation(self) -> tuple[np.ndarray, np.ndarray]:
-        """Both search splits joined, for the final retrain."""
+        """Both search splits joined (scaled as the search saw them)."""
         return (np.concatenate([self.x_train, self.x_val]),
                 np.concatenate([self.y_train, self.y_val]))
+
+    def rescaled(self, x_train: np.ndarray, others: list[np.ndarray]
+                 ) -> tuple[Scaling, np.ndarray, list[np.ndarray]]:
+        """Refit the scaling on the raw form of ``x_train`` (inputs scaled as the search saw
+        them: both search splits, or a fold's training part) and apply it to them and to the
+        raw arrays ``others``: a retrain is scaled by statistics of its own training data."""
+        if not self.scaling.fitted:
+            return self.scaling, x_train, [self.scaling.apply(o) for o in others]
+        raw = self.scaling.invert(x_train)
+        scaling = Scaling.fit(self.scaling.kind, raw)
+        return scaling, scaling.apply(raw), [scaling.apply(o) for o in others]
+
+    def fold_splits(self, k: int, seed: int
+                    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """k (x_train, y_train, x_val, y_val) folds of both search splits, each scaled by its
+        own training part."""
+        x, y = self.train_and_validation()
+        out = []
+        for train, val in self.folds(k, seed):
+            _, x_tr, (x_va,) = self.rescaled(x[train], [self.scaling.invert(x[val])])
+            out.append((x_tr, y[train], x_va, y[val]))
+        return out
 
     def folds(self, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """k (train, validation) index pairs into ``train_and_validation()``: each example is
         validated on exactly once. Raises DataError when the search splits cannot make k folds.
         """
         y = np.concatenate([self.y_train, self.y_val])
-        # Stratified, as the holdout split is: every fold is scored on the same class mix, so
-        # fold scores differ by the model, not by which classes a fold happened to get.
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        # Stratified for classification, as the holdout split is: every fold is scored on the
+        # same class mix, so fold scores differ by the model, not by which classes it got.
+        if self.task == "classification":
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        else:
+            splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
         try:
             return list(splitter.split(np.zeros(len(y)), y))
         except ValueError as e:
@@ -92,29 +205,169 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path | None:
     return Path(value) if value else None
 
 
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
 def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
-                 seed: int = 0) -> Dataset:
-    """Load ``spec.dataset`` once and split it; raises DataError with a way out."""
+                 seed: int = 0, arrays: Arrays | None = None) -> Dataset:
+    """Load ``spec.dataset`` once and split it; raises DataError with a way out.
+
+    ``arrays`` (x, y, x_test, y_test; the test pair may be None) are the data of
+    ``dataset = "arrays"``, given from Python. Without a given test split one is carved from
+    the data (``spec.test_size``, seeded, stratified for classification) and sealed.
+    """
+    name = spec.dataset
     if spec.dataset == "mnist":
-        x_train, y_train, x_test, y_test = _load_mnist(resolve_data_dir(data_dir))
+        x, y, x_test, y_test = _load_mnist(resolve_data_dir(data_dir))
     elif spec.dataset == "digits":
-        x_train, y_train, x_test, y_test = _load_digits(seed)
+        x, y, x_test, y_test = _load_digits(seed)
+    elif spec.dataset == "arrays":
+        if arrays is None:
+            raise DataError("[data] dataset = \"arrays\" is given from Python: hpo.tune(build, "
+                            "x, y, ...)")
+        x, y, x_test, y_test = (None if a is None else np.asarray(a) for a in arrays)
     else:
-        x_train, y_train, x_test, y_test = load_npz(Path(spec.path or ""))
-    x_train, x_test = _scale(x_train), _scale(x_test)
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    try:
-        x_tr, x_val, y_tr, y_val = train_test_split(
-            x_train, y_train, test_size=spec.validation_size, random_state=seed,
-            stratify=y_train,
-        )
-    except ValueError as e:
-        raise DataError(f"[data] validation_size = {spec.validation_size!r} cannot split "
-                        f"{len(y_train)} training examples: {e}") from None
-    search = SearchData(x_tr, y_tr.astype(np.int32), x_val, y_val.astype(np.int32), n_classes)
+        path = _find(spec.path or "", spec.base_dir)
+        name = f"{spec.dataset}:{path.stem}"
+        x, y, x_test, y_test = _load_file(spec, path)
+        if spec.test_path:
+            test = _load_file(spec, _find(spec.test_path, spec.base_dir))
+            x_test, y_test = test[0], test[1]
+    x = _with_channel(_check_xy(x, y, "x", "y"))
+    if x_test is not None:
+        x_test = _with_channel(_check_xy(x_test, y_test, "x_test", "y_test"))
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DataError(f"the training inputs are {x.shape[1:]} but the test inputs are "
+                            f"{x_test.shape[1:]}; expected the same shape")
+    task = spec.task or infer_task(y)
+    classes = None
+    if task == "classification":
+        y, y_test, classes = _encode_labels(y, y_test)
+        n_classes = len(classes)
+        if n_classes < 2:
+            raise DataError(f"the labels hold a single class ({classes[0]!r}); a classifier "
+                            f"needs two or more (or set [data] task = \"regression\")")
+    else:
+        y, y_test = _regression_targets(y, y_test)
+        n_classes = None
+    stratify = task == "classification"
+    if x_test is None:
+        x, x_test, y, y_test = _split(x, y, spec.test_size, seed, stratify, "test_size")
+    x_tr, x_val, y_tr, y_val = _split(x, y, spec.validation_size, seed, stratify,
+                                      "validation_size")
+    kind = spec.scale if spec.scale != "auto" else ("unit" if x.ndim >= 3 else "standardize")
+    scaling = Scaling.fit(kind, x_tr)
+    search = SearchData(scaling.apply(x_tr), y_tr, scaling.apply(x_val), y_val, n_classes, task,
+                        scaling, tuple(c.item() if hasattr(c, "item") else c for c in classes)
+                        if classes is not None else None)
     if spec.cv_folds:
         search.folds(spec.cv_folds, seed)  # an impossible k stops here, before any study exists
-    return Dataset(spec.dataset, search, SealedSplit(x_test, y_test.astype(np.int32)))
+    return Dataset(name, search, SealedSplit(x_test, y_test))
+
+
+def infer_task(y: np.ndarray) -> str:
+    """Integer (or text, or boolean) labels: classification; floats: regression."""
+    if y.dtype.kind in "iubUSO":
+        return "classification"
+    return "regression"
+
+
+def _encode_labels(y: np.ndarray, y_test: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Labels as class indices 0..K-1 (already so for MNIST's digits), and the classes."""
+    if y.ndim != 1:
+        raise DataError(f"classification labels must be one per example, shape (N,); got "
+                        f"{y.shape} (for one-hot labels pass their argmax; several targets "
+                        f"are a regression: [data] task = \"regression\")")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
+        raise DataError("[data] task = \"classification\" but the labels are not whole "
+                        "numbers; use task = \"regression\" for continuous targets")
+    every = y if y_test is None else np.concatenate([y, y_test])
+    classes = np.unique(every)
+    y = np.searchsorted(classes, y).astype(np.int32)
+    y_test = None if y_test is None else np.searchsorted(classes, y_test).astype(np.int32)
+    return y, y_test, classes
+
+
+def _regression_targets(y: np.ndarray, y_test: np.ndarray | None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    out = []
+    for name, values in (("y", y), ("y_test", y_test)):
+        if values is None:
+            out.append(None)
+            continue
+        if values.dtype.kind not in "iuf":
+            raise DataError(f"regression targets {name} must be numbers; got dtype "
+                            f"{values.dtype}")
+        values = values.astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{name} holds {int((~np.isfinite(values)).sum())} NaN or "
+                            f"infinite target(s); drop or fill those examples")
+        out.append(values)
+    return out[0], out[1]
+
+
+def _split(x: np.ndarray, y: np.ndarray, size: int | float, seed: int, stratify: bool,
+           key: str) -> tuple[np.ndarray, ...]:
+    if stratify:
+        labels, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            label = labels[counts.argmin()]
+            raise DataError(f"[data] {key}: class {label} has only {counts.min()} example; a "
+                            f"stratified split needs at least 2 of each class (one on each "
+                            f"side); add examples of it or drop the class")
+    try:
+        return tuple(train_test_split(x, y, test_size=size, random_state=seed,
+                                      stratify=y if stratify else None))
+    except ValueError as e:
+        raise DataError(f"[data] {key} = {size!r} cannot split {len(y)} examples: {e}") \
+            from None
+
+
+def _find(path_text: str, base_dir: str | None) -> Path:
+    """A data path as written in a study file: relative to the file's folder, else the working
+    directory."""
+    path = Path(path_text).expanduser()
+    if not path.is_absolute() and base_dir and (Path(base_dir) / path).exists():
+        return Path(base_dir) / path
+    if not path.exists():
+        where = f" (looked in {base_dir} and {Path.cwd()})" if base_dir else ""
+        raise DataError(f"data path {path_text} does not exist{where}; check [data] path")
+    return path
+
+
+def _load_file(spec: DataSpec, path: Path) -> Arrays:
+    if spec.dataset == "npz":
+        return load_npz(path)
+    if spec.dataset == "csv":
+        x, y = load_csv(path, str(spec.target))
+        return x, y, None, None
+    return load_images(path, spec.image_size, spec.color_mode)
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray | None, xname: str, yname: str) -> np.ndarray:
+    if y is None:
+        raise DataError(f"{xname} is given without {yname}; give both")
+    if x.ndim < 2:
+        raise DataError(f"{xname} has shape {x.shape}; expected (N, features) or images "
+                        f"(N, height, width[, channels])")
+    if len(y) != len(x):
+        raise DataError(f"{yname} has {len(y)} entries but {xname} has {len(x)} examples; "
+                        f"expected one label or target per example")
+    if x.dtype.kind not in "iufb":
+        raise DataError(f"{xname} must hold numbers; got dtype {x.dtype}")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{xname} holds {int(bad.sum())} NaN or infinite value(s) (the "
+                            f"first in example {row}); fill or drop them before tuning")
+    return x
+
+
+def _with_channel(x: np.ndarray) -> np.ndarray:
+    """Images (N, H, W) get a channel axis, (N, H, W, 1); tables (N, F) stay as they are."""
+    return x[..., None] if x.ndim == 3 else x
 
 
 def _load_mnist(data_dir: Path | None) -> tuple[np.ndarray, ...]:
@@ -152,17 +405,27 @@ def _load_digits(seed: int) -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_test, y_test
 
 
-def load_npz(path: Path) -> tuple[np.ndarray, ...]:
-    """x_train, y_train, x_test, y_test from an .npz in Keras's layout (no pickles)."""
+def load_npz(path: Path) -> Arrays:
+    """(x, y, x_test, y_test) from an .npz: Keras's layout (x_train, y_train, x_test, y_test),
+    or x_train, y_train (or x, y) alone, the test split then carved from them. No pickles."""
     if not path.is_file():
         raise DataError(f"data file {path} does not exist; check the path")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _NPZ_KEYS if k not in npz.files]
-            if missing:
+            files = set(npz.files)
+            if {"x_train", "y_train"} <= files:
+                keys = ("x_train", "y_train", "x_test", "y_test")
+            elif {"x", "y"} <= files:
+                keys = ("x", "y", "x_test", "y_test")
+            else:
+                missing = [k for k in _NPZ_KEYS if k not in files]
                 raise DataError(f"data file {path} lacks {', '.join(missing)}; expected the "
-                                f"keys {', '.join(_NPZ_KEYS)} as in Keras's mnist.npz")
-            arrays = tuple(npz[k] for k in _NPZ_KEYS)
+                                f"keys {', '.join(_NPZ_KEYS)} as in Keras's mnist.npz (or x "
+                                f"and y, the test split then carved from them)")
+            if ("x_test" in files) != ("y_test" in files):
+                raise DataError(f"data file {path} has only one of x_test and y_test; give "
+                                f"both, or neither to carve the test split from the data")
+            arrays = tuple(npz[k] if k in files else None for k in keys)
     except DataError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
@@ -172,32 +435,99 @@ def load_npz(path: Path) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-def _check_shapes(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
+def _check_shapes(path: Path, arrays: Arrays) -> None:
     x_train, y_train, x_test, y_test = arrays
     for xname, x, yname, y in (("x_train", x_train, "y_train", y_train),
                                ("x_test", x_test, "y_test", y_test)):
-        if x.ndim not in (3, 4):
-            raise DataError(f"data file {path}: {xname} has shape {x.shape}; expected images "
-                            f"(N, height, width) or (N, height, width, channels)")
-        if y.ndim != 1 or len(y) != len(x):
+        if x is None:
+            continue
+        if x.ndim < 2:
+            raise DataError(f"data file {path}: {xname} has shape {x.shape}; expected "
+                            f"(N, features) or images (N, height, width[, channels])")
+        if y.ndim not in (1, 2) or len(y) != len(x):
             raise DataError(f"data file {path}: {yname} has shape {y.shape}; expected "
-                            f"({len(x)},), one integer label per image in {xname}")
-        if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
-            raise DataError(f"data file {path}: {yname} must hold integer class labels >= 0, "
-                            f"got dtype {y.dtype}")
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DataError(f"data file {path}: x_train images are {x_train.shape[1:]} but x_test "
-                        f"images are {x_test.shape[1:]}; expected the same shape")
+                            f"({len(x)},), one label or target per example in {xname}")
+    if x_test is not None and x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"data file {path}: x_train examples are {x_train.shape[1:]} but "
+                        f"x_test examples are {x_test.shape[1:]}; expected the same shape")
 
 
-def _check_image_shapes(path: Path, arrays: tuple[np.ndarray, ...], hw: tuple[int, int]) -> None:
+def _check_image_shapes(path: Path, arrays: Arrays, hw: tuple[int, int]) -> None:
     for name, x in zip(("x_train", "x_test"), arrays[::2]):
         if x.shape[1:3] != hw:
             raise DataError(f"data file {path}: {name} has shape {x.shape}; expected "
                             f"(N, {hw[0]}, {hw[1]}) as in Keras's mnist.npz")
 
 
-def _scale(x: np.ndarray) -> np.ndarray:
-    """float32 with a channel axis, (N, H, W) -> (N, H, W, 1); 8-bit pixels scaled to [0, 1]."""
-    x = x.astype(np.float32) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
-    return x[..., None] if x.ndim == 3 else x
+def load_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32, one column each) and the target column of a CSV with a header row.
+
+    The target stays as written: whole numbers become int labels, other numbers float targets,
+    text class labels. Every feature must be a number.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read CSV {path}: {e}") from None
+    if len(rows) < 2:
+        raise DataError(f"CSV {path} has no data rows; expected a header row, then one row "
+                        f"per example")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise DataError(f"CSV {path} has no target column '{target}'; its columns: "
+                        f"{', '.join(header)}; set [data] target to one of them")
+    t = header.index(target)
+    features = [i for i in range(len(header)) if i != t]
+    body = rows[1:]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"CSV {path} line {number} has {len(row)} fields, the header "
+                            f"{len(header)}; every row needs one value per column")
+    x = np.empty((len(body), len(features)), dtype=np.float32)
+    for j, i in enumerate(features):
+        for r, row in enumerate(body):
+            cell = row[i].strip()
+            try:
+                x[r, j] = float(cell) if cell else np.nan
+            except ValueError:
+                raise DataError(
+                    f"CSV {path}: column '{header[i]}' is not numeric (line {r + 2}: "
+                    f"{cell!r}); hpo reads numeric features only: encode it as numbers or "
+                    f"drop the column") from None
+        if not np.all(np.isfinite(x[:, j])):
+            bad = int((~np.isfinite(x[:, j])).sum())
+            raise DataError(f"CSV {path}: column '{header[i]}' has {bad} empty, NaN or "
+                            f"infinite value(s); fill or drop them before tuning")
+    return x, _parse_target([row[t].strip() for row in body])
+
+
+def _parse_target(cells: list[str]) -> np.ndarray:
+    for kind in (int, float):
+        try:
+            return np.array([kind(c) for c in cells],
+                            dtype=np.int64 if kind is int else np.float32)
+        except ValueError:
+            continue
+    return np.array(cells)
+
+
+def load_images(path: Path, image_size: tuple[int, int], color_mode: str) -> Arrays:
+    """A folder of class sub-folders, read into memory with Keras's own loader (8-bit)."""
+    if not path.is_dir():
+        raise DataError(f"images path {path} is not a folder; expected one sub-folder of "
+                        f"images per class")
+    import keras
+
+    try:
+        dataset = keras.utils.image_dataset_from_directory(
+            path, labels="inferred", label_mode="int", color_mode=color_mode,
+            image_size=tuple(image_size), batch_size=None, shuffle=False, verbose=False)
+    except ValueError as e:
+        raise DataError(f"cannot read images from {path}: {e}") from None
+    pairs = list(dataset.as_numpy_iterator())
+    if not pairs:
+        raise DataError(f"no images found in {path}'s class sub-folders")
+    x = np.clip(np.round(np.stack([p[0] for p in pairs])), 0, 255).astype(np.uint8)
+    names = np.array(dataset.class_names)
+    return x, names[np.array([p[1] for p in pairs])], None, None

@@ -1,7 +1,10 @@
 """``python -m hpo.export --study NAME --top K``: the best configs to files, and back to models.
 
-A config file holds the parameters of one trial plus what the model was built for (family,
-input shape, classes); ``model_from_config`` rebuilds the exact model its trial trained.
+A config file holds the parameters of one trial, the builder that made its model ("mlp",
+"cnn" or "module:function"), what the model was built for (input shape, task, classes, outputs)
+and how its inputs were scaled; ``model_from_config`` rebuilds the exact model its trial trained
+(a builder of the user's must be importable where it runs: from the config's folder or the
+working directory).
 
 A multi-objective study has no single ranking, only its Pareto front: it exports the front's
 members, most accurate (on validation) first, and ``--top K`` keeps the K most accurate of them.
@@ -34,7 +37,7 @@ def top_configs(study, k: int | None = None) -> list[dict[str, Any]]:
     each config says whether it is the ``recommended`` one. ``k`` None: the best trial, or the
     whole front.
     """
-    from hpo.final import best_config
+    from hpo.record import best_config
 
     multi = pareto.is_multi_objective(study)
     if multi:
@@ -45,7 +48,7 @@ def top_configs(study, k: int | None = None) -> list[dict[str, Any]]:
     candidates.sort(key=pareto.accuracy, reverse=study.directions[0].name == "MAXIMIZE")
     configs = []
     for rank, trial in enumerate(candidates[:k or (len(candidates) if multi else 1)], start=1):
-        config = best_config(study, trial)
+        config = dict(best_config(study, trial))
         config["rank"] = rank
         if multi:
             config["recommended"] = trial.number == chosen.number
@@ -82,21 +85,33 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
                 config = json.loads(text)
         except ValueError as e:  # json and yaml errors both derive from ValueError
             raise HpoError(f"config {path} is not valid {path.suffix[1:]}: {e}") from None
-    missing = [k for k in ("family", "input_shape", "n_classes", "params")
-               if k not in (config or {})]
+    if config and "model" not in config and "family" in config:
+        config["model"] = config["family"]  # configs written before builders
+    missing = [k for k in ("model", "input_shape", "params") if k not in (config or {})]
     if missing:
         raise HpoError(f"config {source} lacks {', '.join(missing)}; expected a file written by "
                        f"hpo.export or the final step's best.json")
     return config
 
 
-def model_from_config(source: str | Path | Mapping[str, Any]):
-    """The compiled, untrained Keras model a config describes (same layers, same optimizer)."""
-    from hpo.models import build_model
+def model_from_config(source: str | Path | Mapping[str, Any], builder=None):
+    """The compiled, untrained Keras model a config describes (same layers, same optimizer).
+
+    ``builder``: the function to call instead of the one the config names (say, a notebook's
+    ``build``, which no other process can import).
+    """
+    from hpo.builders import load_builder, rebuild
+    from hpo.data import DataInfo
 
     config = load_config(source)
-    return build_model(config["params"], tuple(config["input_shape"]), config["n_classes"],
-                       config["family"])
+    base_dir = None if isinstance(source, Mapping) else Path(source).resolve().parent
+    builder = builder or load_builder(config["model"], base_dir)
+    task = config.get("task", "classification")
+    n_classes = config.get("n_classes")
+    info = DataInfo(tuple(config["input_shape"]), task, n_classes,
+                    int(config.get("n_outputs") or n_classes or 1),
+                    tuple(config["classes"]) if config.get("classes") else None)
+    return rebuild(builder, config["params"], info)
 
 
 def _dump(config: Mapping[str, Any], fmt: str) -> str:
@@ -134,7 +149,7 @@ def _export(args: argparse.Namespace) -> int:
         print(f"the Pareto front of study '{args.study}' (validation accuracy vs parameters), "
               f"most accurate first; recommended: {pareto.RULE}")
     for path, config in zip(write_configs(configs, out_dir, args.format), configs):
-        print(f"{path}  trial {config['trial']}  value {config['value']:.4f}  "
+        print(f"{path}  trial {config['trial']}  {config['metric']} {config['value']:.4g}  "
               f"{config['n_params']} parameters"
               + ("  (recommended)" if config.get("recommended") else ""))
     if args.top and len(configs) < args.top:

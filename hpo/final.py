@@ -19,34 +19,17 @@ import numpy as np
 import optuna
 from sklearn.metrics import accuracy_score, confusion_matrix
 
-from hpo import pareto
+from hpo import pareto, record
+from hpo.builders import Builder, load_builder, rebuild
 from hpo.data import Dataset
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
-from hpo.models import build_model
 from hpo.objective import rounded, trial_seed
+from hpo.record import best_config
 from hpo.results import tested
-from hpo.space import DIMENSIONS
+from hpo.space import param, sampling
 from hpo.spec import StudySpec
 
 logger = logging.getLogger(__name__)
-
-
-def best_config(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """Everything needed to rebuild ``trial``'s model: see ``hpo.export.model_from_config``."""
-    attrs = study.user_attrs
-    return {
-        "study": study.study_name,
-        "trial": trial.number,
-        "family": attrs["family"],
-        "dataset": attrs["dataset"],
-        "input_shape": list(attrs["input_shape"]),
-        "n_classes": attrs["n_classes"],
-        "params": dict(trial.params),
-        "value": pareto.accuracy(trial),  # validation accuracy, whatever the objectives
-        "n_params": trial.user_attrs.get("n_params"),
-        "epochs": trial.user_attrs.get("best_epoch", trial.user_attrs.get("epochs")),
-        "seconds_per_epoch": trial.user_attrs.get("seconds_per_epoch"),
-    }
 
 
 def retrain_and_test(
@@ -55,40 +38,60 @@ def retrain_and_test(
     data: Dataset,
     out_dir: Path,
     others: Sequence[optuna.trial.FrozenTrial] = (),
+    builder: Builder | None = None,
 ) -> dict[str, Any]:
     """Retrain the study's best trial (a multi-objective study's recommended front member) on
     train + validation and evaluate it once on test.
 
-    Writes ``out_dir/best.json`` and ``out_dir/model.keras``; returns what best.json holds:
-    ``best_config`` plus the test scores, the retrain's ``history`` (loss and accuracy per
-    epoch) and the test ``confusion_matrix`` (rows: true class, columns: predicted class).
-    ``others`` are retrained and tested too (a study that reports every setting's test score);
-    their results are under ``"others"``, keyed by trial number. The test split is opened once.
+    Writes ``out_dir/best.json`` and ``out_dir/model.keras``; returns what best.json holds
+    (``hpo.record.BestJson``): the trial's config plus the test scores, the retrain's
+    ``history`` and, for a classifier, the test ``confusion_matrix`` (rows: true class, columns:
+    predicted class). ``others`` are retrained and tested too (a study that reports every
+    setting's test score); their results are under ``"others"``, keyed by trial number. The
+    test split is opened once.
     """
-    x_test, y_test = data.test.open()
+    return retrain_and_test_model(spec, study, data, out_dir, others, builder)[1]
 
-    def retrain_and_score(trial: optuna.trial.FrozenTrial) -> tuple[keras.Model, dict[str, Any]]:
-        config = best_config(study, trial)
-        model, retrained = _retrain(spec, trial, data, int(config["epochs"]))
-        return model, {**config, **_score(model, retrained, data, x_test, y_test)}
 
+def retrain_and_test_model(
+    spec: StudySpec,
+    study: optuna.Study,
+    data: Dataset,
+    out_dir: Path,
+    others: Sequence[optuna.trial.FrozenTrial] = (),
+    builder: Builder | None = None,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """``retrain_and_test``, and the retrained model with what best.json holds."""
+    spec = spec if spec.metric else spec.for_task(data.search.task)
+    builder = builder or load_builder(spec.model, spec.data.base_dir)
     best = pareto.best_trial(study)
     if best is None:
         raise ValueError(f"study '{study.study_name}' has no completed trial to retrain")
+    x_raw, y_test = data.test.open()
+    # The retrain's inputs are scaled by statistics of its own training data, and the test
+    # split with them.
+    x, y = data.search.train_and_validation()
+    scaling, x, (x_test,) = data.search.rescaled(x, [x_raw])
+
+    def retrain_and_score(trial: optuna.trial.FrozenTrial) -> tuple[keras.Model, dict[str, Any]]:
+        config = dict(best_config(study, trial))
+        config["preprocessing"] = scaling.to_json()
+        model, retrained = _retrain(spec, builder, trial, data, x, y, int(config["epochs"]))
+        return model, {**config, **_score(spec, model, retrained, data, x_test, y_test)}
+
     model, result = retrain_and_score(best)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
     tested = {t.number: retrain_and_score(t)[1] for t in others if t.number != best.number}
     if tested:
-        result["others"] = {str(n): {k: r[k] for k in _SUMMARY} for n, r in tested.items()}
+        result["others"] = {str(n): record.final_summary(r) for n, r in tested.items()}
     (out_dir / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    study.set_user_attr("final", {k: result[k] for k in _SUMMARY})
+    study.set_user_attr(record.FINAL, record.final_summary(result))
     if tested:
-        study.set_user_attr("final_others", result["others"])
-    return result
+        study.set_user_attr(record.FINAL_OTHERS, result["others"])
+    return model, result
 
 
-_SUMMARY = ("trial", "test_accuracy", "test_loss", "epochs")
 FRONT_FILE = "front.json"
 
 
@@ -99,6 +102,7 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
     ``result`` is what ``retrain_and_test`` returned with the front among its ``others``.
     """
     scores = tested(result)
+    metric = record.study_metric(study)
     members = []
     for trial in pareto.front(study):
         test = scores.get(trial.number)
@@ -108,16 +112,19 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
         members.append({
             "trial": trial.number,
             "params": dict(trial.params),
-            "validation_accuracy": pareto.accuracy(trial),
+            "validation_accuracy" if metric == "val_accuracy" else metric:
+                pareto.accuracy(trial),
             "n_params": pareto.size(trial),
             "epochs": test["epochs"],
-            "test_accuracy": test["test_accuracy"],
-            "test_loss": test["test_loss"],
+            "test_score": test.get("test_score"),
+            "test_accuracy": test.get("test_accuracy"),
+            "test_loss": test.get("test_loss"),
             "recommended": trial.number == result["trial"],
         })
     front = {
         "study": study.study_name,
         "objectives": study.user_attrs.get("objectives"),
+        "metric": metric,
         "recommended": result["trial"],
         "rule": f"chosen on validation only: {pareto.RULE}",
         "members": members,
@@ -127,42 +134,65 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
     return path
 
 
-def _retrain(spec: StudySpec, trial: optuna.trial.FrozenTrial, data: Dataset,
-             epochs: int) -> tuple[keras.Model, dict[str, Any]]:
-    """``trial``'s model, trained with its seed on train + validation for ``epochs``."""
+def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial, data: Dataset,
+             x: np.ndarray, y: np.ndarray, epochs: int) -> tuple[keras.Model, dict[str, Any]]:
+    """``trial``'s model, trained with its seed on ``x, y`` (train + validation) for
+    ``epochs``."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(trial_seed(spec, trial.number))
-    model = build_model(trial.params, data.search.input_shape, data.search.n_classes,
-                        spec.family, steps_per_execution=STEPS_PER_EXECUTION)
-    x, y = data.search.train_and_validation()
+    model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION)
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs", trial.number, len(y), epochs)
     start = time.perf_counter()
-    batch_size = trial.params.get("batch_size", DIMENSIONS["batch_size"].default)
+    with sampling(fixed=trial.params):
+        batch_size = int(param(optuna.trial.FixedTrial(dict(trial.params)), "batch_size"))
+    keys = ["loss", spec.metric.removeprefix("val_")]
     with released_gradients():
         fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
     return model, {
         "n_train": int(len(y)),
         "retrain_seconds": round(time.perf_counter() - start, 2),
         "history": {key: [rounded(v) for v in fitted.history.get(key, [])]
-                    for key in ("loss", "accuracy")},
+                    for key in dict.fromkeys(keys)},
     }
 
 
-def _score(model: keras.Model, retrained: dict[str, Any], data: Dataset,
+def _score(spec: StudySpec, model: keras.Model, retrained: dict[str, Any], data: Dataset,
            x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
-    # One pass over the test split; every test score comes from these predictions.
-    outputs = model.predict(x_test, batch_size=1024, verbose=0)
-    predicted = np.argmax(outputs, axis=1)
-    # The model's own loss on the predictions alone: unlike model.evaluate's loss, no weight or
-    # activity penalty is added, so it measures the fit to the test labels only.
-    test_loss = keras.ops.mean(model.loss(y_test, outputs))
-    labels = list(range(data.search.n_classes))
+    """The study's metric on the test split, and for a classifier its accuracy, loss and
+    confusion matrix from one pass of predictions."""
+    metric = spec.metric.removeprefix("val_")
+    scores = model.evaluate(x_test, y_test, batch_size=1024, verbose=0, return_dict=True)
+    result: dict[str, Any] = {"metric": spec.metric}
+    if metric not in scores:
+        raise ValueError(f"the retrained model logs no {metric} on test; it logs "
+                         f"{', '.join(scores)}")
+    result["test_score"] = float(scores[metric])
+    if data.search.task == "classification":
+        outputs = model.predict(x_test, batch_size=1024, verbose=0)
+        if outputs.shape[-1] == 1:  # one sigmoid output: the probability of class 1
+            predicted = (outputs[:, 0] > 0.5).astype(int)
+        else:
+            predicted = np.argmax(outputs, axis=1)
+        # The model's own loss on the predictions alone: unlike model.evaluate's loss, no weight
+        # or activity penalty is added, so it measures the fit to the test labels only.
+        labels_shaped = y_test.reshape(-1, 1) if outputs.shape[-1] == 1 else y_test
+        test_loss = keras.ops.mean(model.loss(labels_shaped, outputs)) \
+            if callable(model.loss) else scores["loss"]
+        labels = list(range(int(data.search.n_classes or 0)))
+        result.update(
+            test_accuracy=float(accuracy_score(y_test, predicted)),
+            test_loss=float(test_loss),
+            confusion_matrix=confusion_matrix(y_test, predicted, labels=labels).tolist(),
+        )
+        if data.search.classes is not None:
+            result["classes"] = [str(c) for c in data.search.classes]
+    else:
+        result["test_loss"] = float(scores["loss"])
     return dict(
-        test_accuracy=float(accuracy_score(y_test, predicted)),
-        test_loss=float(test_loss),
+        **result,
         n_params=int(model.count_params()),
         n_test=int(len(y_test)),
         **retrained,
-        confusion_matrix=confusion_matrix(y_test, predicted, labels=labels).tolist(),
     )
+

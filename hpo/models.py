@@ -1,7 +1,9 @@
-"""``build_model(params, input_shape, n_classes) -> compiled keras.Model``: params alone decide.
+"""hpo's built-in model builders, ``mlp`` and ``cnn``, and the optimizer hpo compiles with.
 
-The search, the final retrain and a rebuilt exported config all go through this one mapping,
-so a retrained model is the model its trial trained.
+``mlp(trial, info)`` and ``cnn(trial, info)`` are builders like a user's: they read hpo's named
+dimensions with ``hpo.params(trial)`` and return a compiled model. Underneath,
+``build_model(params, input_shape, n_classes)`` maps params to the model: params alone decide, so
+the search, the final retrain and a rebuilt exported config build the same model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ from typing import Any
 import keras
 from keras import layers
 
-from hpo.space import resolve
+from hpo.space import optimizer_options, params, resolve
+
+
+def mlp(trial: Any, info: Any) -> keras.Model:
+    """The built-in dense network: hpo's named dimensions, ``[space]`` sets their ranges."""
+    return _build(params(trial), info, "mlp")
+
+
+def cnn(trial: Any, info: Any) -> keras.Model:
+    """The built-in convolutional network: conv blocks, then the MLP's dense layers."""
+    return _build(params(trial), info, "cnn")
 
 
 def build_model(
@@ -21,27 +33,45 @@ def build_model(
     n_classes: int,
     family: str = "mlp",
     steps_per_execution: int = 1,
+    task: str = "classification",
 ) -> keras.Model:
-    """A compiled classifier for ``params`` (hyperparameters left out take hpo's defaults).
+    """A compiled model of a built-in family for ``params`` (the others take hpo's defaults).
 
-    The model ends in ``n_classes`` outputs, a softmax trained with sparse categorical
+    A classifier ends in ``n_classes`` outputs, a softmax trained with sparse categorical
     cross-entropy (or, with ``head = "relu_mse"``, relus trained with mean squared error against
-    one-hot labels), with an ``accuracy`` metric. Seed Keras first for a reproducible init.
+    one-hot labels), with an ``accuracy`` metric; a regression model (``task``) in
+    ``n_classes`` linear outputs trained with mean squared error. Seed Keras first for a
+    reproducible init.
     """
+    from hpo.data import DataInfo
+
     if family not in _FAMILIES:
         raise ValueError(f"unknown model family '{family}'; valid: {', '.join(_FAMILIES)}")
-    p = resolve(params)
-    inputs = keras.Input(shape=tuple(input_shape))
+    info = DataInfo(tuple(input_shape), task, n_classes if task == "classification" else None,
+                    int(n_classes))
+    return _build(resolve(params), info, family, steps_per_execution)
+
+
+def _build(p: Mapping[str, Any], info: Any, family: str,
+           steps_per_execution: int | None = None) -> keras.Model:
+    from hpo.builders import task_metrics
+    from hpo.fit import STEPS_PER_EXECUTION
+
+    inputs = keras.Input(shape=tuple(info.input_shape))
     features = _FAMILIES[family](p, inputs)
-    output_activation = "relu" if p["head"] == "relu_mse" else "softmax"
-    outputs = layers.Dense(int(n_classes), activation=output_activation,
+    if info.task == "regression":
+        activation, loss = None, "mse"
+    else:
+        activation = "relu" if p["head"] == "relu_mse" else "softmax"
+        loss = loss_function(p["head"])
+    outputs = layers.Dense(int(info.n_outputs), activation=activation,
                            kernel_initializer=p["initializer"])(features)
     model = keras.Model(inputs, outputs, name=family)
     model.compile(
         optimizer=make_optimizer(p),
-        loss=loss_function(p["head"]),
-        metrics=["accuracy"],
-        steps_per_execution=steps_per_execution,
+        loss=loss,
+        metrics=task_metrics(model, info),
+        steps_per_execution=steps_per_execution or STEPS_PER_EXECUTION,
     )
     return model
 
@@ -59,10 +89,7 @@ def make_optimizer(p: Mapping[str, Any]) -> keras.optimizers.Optimizer:
         )
     if lr is not None:
         kwargs["learning_rate"] = lr
-    if name == "sgd":
-        kwargs.update(momentum=p["momentum"], nesterov=p["nesterov"])
-    elif name in ("adam", "nadam"):
-        kwargs.update(beta_1=p["beta_1"], beta_2=p["beta_2"])
+    kwargs.update({option: p[option] for option in optimizer_options(name)})
     return keras.optimizers.get({"class_name": name, "config": kwargs})
 
 

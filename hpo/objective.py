@@ -1,14 +1,15 @@
-"""``make_objective(spec, data) -> objective(trial)``: one trial trains one Keras model.
+"""``make_objective(spec, data, builder) -> objective(trial)``: one trial trains one Keras model.
 
 The objective sees only the search splits (``SearchData``); the test split is not reachable
-from here. Its value is the best validation accuracy over the epochs it ran, and the epoch that
-reached it is what the final retrain uses. With ``[data] cv_folds = k`` a trial trains k models,
-one per fold of train + validation: its value is the mean of their best validation accuracies
-and the final retrain uses the median of their best epochs.
+from here. The builder makes the model from the trial (``hpo.builders``); its value is the best
+score of the study's metric over the epochs it ran (validation accuracy unless the study says
+otherwise), and the epoch that reached it is what the final retrain uses. With ``[data]
+cv_folds = k`` a trial trains k models, one per fold of train + validation: its value is the
+mean of their best scores and the final retrain uses the median of their best epochs.
 
-A multi-objective study (``objectives = ["accuracy", "n_params"]``) scores a trial on that
-accuracy and on its model's parameter count, a pair. Optuna cannot prune such trials, so they
-report nothing per epoch or fold; early stopping by ``patience`` still ends them.
+A multi-objective study (``objectives = ["metric", "n_params"]``) scores a trial on that metric
+and on its model's parameter count, a pair. Optuna cannot prune such trials, so they report
+nothing per epoch or fold; early stopping by ``patience`` still ends them.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ import time
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from hpo import record
+from hpo.builders import Builder, build, load_builder
 from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
-from hpo.models import build_model
-from hpo.space import DIMENSIONS, suggest
+from hpo.space import param, sampling
 from hpo.spec import StudySpec
-from hpo.storage import INTERRUPTED
 
 logger = logging.getLogger(__name__)
 
-METRIC = "val_accuracy"
 GC_EVERY = 10
 
 
@@ -40,8 +41,9 @@ class TrialDiverged(RuntimeError):
     """The loss blew up: the trial is recorded as failed with the reason, the study goes on."""
 
 
-# A training loss this many times the loss of guessing uniformly (ln n_classes) means the run
-# diverged (lr=100 gives 40 to 1e23 here), not that it is merely learning slowly.
+# A training loss this many times the loss of guessing (ln n_classes for a classifier, the
+# squared targets for a regression) means the run diverged (lr=100 gives 40 to 1e23 here), not
+# that it is merely learning slowly.
 DIVERGED_FACTOR = 10.0
 
 
@@ -49,18 +51,36 @@ DIVERGED_FACTOR = 10.0
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
+def history_keys(metric: str) -> tuple[str, ...]:
+    """loss and the study's metric, on training and validation (accuracy for classifiers)."""
+    base = metric.removeprefix("val_")
+    keys = ["loss", base, "val_loss", metric]
+    return tuple(dict.fromkeys(keys))
+
+
+def guessing_loss(data: SearchData) -> float:
+    """About the loss of a model that knows nothing: ln(classes), or for a regression the
+    squared (or absolute, whichever is larger) targets, as an untrained net predicts ~0."""
+    if data.task == "classification":
+        return math.log(max(int(data.n_classes or 2), 2))
+    y = np.asarray(data.y_train, dtype=np.float64)
+    return float(max(np.mean(y ** 2), np.mean(np.abs(y)), 1e-12))
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """Times each epoch, keeps its metrics and stops a trial whose loss diverged.
 
     Unlike Keras's own ``History``, which ``fit`` returns only when it ends normally, the record
-    survives a trial that is pruned or fails mid-fit.
+    survives a trial that is pruned or fails mid-fit. ``guessing``: the loss of guessing; a
+    loss ``DIVERGED_FACTOR`` times that is a divergence (None: only NaN and inf are).
     """
 
-    def __init__(self, n_classes: int, keys: tuple[str, ...] = HISTORY_KEYS) -> None:
+    def __init__(self, guessing: float | None, keys: tuple[str, ...] = HISTORY_KEYS) -> None:
         super().__init__()
         self.seconds: list[float] = []
         self.history: dict[str, list[float | None]] = {key: [] for key in keys}
-        self.max_loss = DIVERGED_FACTOR * math.log(max(n_classes, 2))
+        self.guessing = guessing
+        self.max_loss = DIVERGED_FACTOR * guessing if guessing else math.inf
         self.fit_seconds = 0.0  # all of model.fit, tracing included; added by the caller
         self._start = 0.0
 
@@ -76,9 +96,10 @@ class EpochRecorder(keras.callbacks.Callback):
         if loss is not None and not (math.isfinite(loss) and loss <= self.max_loss):
             # Raised before the pruning callback sees the epoch: a diverged run is a failure,
             # not a merely unpromising trial.
+            guess = f" (guessing scores {self.guessing:.3g})" if self.guessing else ""
             raise TrialDiverged(
-                f"diverged: training loss {loss:.4g} in epoch {epoch + 1} (guessing scores "
-                f"{self.max_loss / DIVERGED_FACTOR:.2f}); the learning rate is likely too high"
+                f"diverged: training loss {loss:.4g} in epoch {epoch + 1}{guess}; the learning "
+                f"rate is likely too high"
             )
 
 
@@ -94,7 +115,7 @@ def rounded(value: float | None, digits: int = 5) -> float | None:
 
 def trial_seed(spec: StudySpec, trial_number: int) -> int:
     """The seed a trial trains with; the final retrain of that trial reuses it."""
-    return spec.seed + trial_number
+    return record.trial_seed(spec.seed, trial_number)
 
 
 Values = float | tuple[float, ...]
@@ -109,20 +130,37 @@ def failed(spec: StudySpec) -> Values:
     return (math.nan,) * len(spec.objectives) if spec.multi_objective else math.nan
 
 
-def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial], Values]:
-    """The objective Optuna optimizes: validation accuracy of one trained configuration, or with
-    ``[data] cv_folds = k`` its mean over k folds of train + validation; with two objectives,
-    that accuracy and the model's parameter count."""
+# The losses whose scale hpo knows (so that 10x the loss of guessing means diverged).
+def _known_loss(model: keras.Model) -> bool:
+    from hpo.models import one_hot_mse
 
+    known = (keras.losses.sparse_categorical_crossentropy, keras.losses.binary_crossentropy,
+             one_hot_mse, "mse", "mean_squared_error", "sparse_categorical_crossentropy",
+             "binary_crossentropy", "categorical_crossentropy")
+    return any(model.loss is k or model.loss == k for k in known)
+
+
+def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = None
+                   ) -> Callable[[optuna.Trial], Values]:
+    """The objective Optuna optimizes: the study's metric (``spec.metric``, validation accuracy
+    by default) of one trained configuration of ``builder`` (default: the spec's model), or
+    with ``[data] cv_folds = k`` its mean over k folds of train + validation; with two
+    objectives, that score and the model's parameter count."""
+    spec = spec if spec.metric else spec.for_task(data.task)
+    builder = builder or load_builder(spec.model, spec.data.base_dir)
+    info = data.info()
     k = spec.data.cv_folds
     prune = not spec.multi_objective
-    if k:
-        x, y = data.train_and_validation()
-        # One Feeder per fold, for the whole process: the arrays become tensors once.
-        feeders = [Feeder(x[train], y[train], x[val], y[val], seed=spec.seed)
-                   for train, val in data.folds(k, spec.seed)]
-    else:
-        feeders = [Feeder(data.x_train, data.y_train, data.x_val, data.y_val, seed=spec.seed)]
+    # One Feeder per fold, for the whole process: the arrays become tensors once.
+    splits = data.fold_splits(k, spec.seed) if k else [data.holdout()]
+    feeders = [Feeder(*split, seed=spec.seed) for split in splits]
+    guessing = guessing_loss(data)
+    keys = history_keys(spec.metric)
+
+    def new_model(trial: optuna.Trial) -> tuple[keras.Model, EpochRecorder]:
+        with sampling(spec.space, spec.inherited):
+            model = build(builder, trial, info, STEPS_PER_EXECUTION)
+        return model, EpochRecorder(guessing if _known_loss(model) else None, keys)
 
     def objective(trial: optuna.Trial) -> Values:
         # A full garbage collection costs ~0.2 s with TensorFlow loaded (~15 ms once run_trials
@@ -131,20 +169,23 @@ def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial]
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
-        recorders = [EpochRecorder(data.n_classes)]  # one per fold
+        recorders: list[EpochRecorder] = []  # one per fold
         fold_scores: list[float] = []
         n_params = None
         try:
-            params = suggest(trial, spec.space, spec.inherited)
-            batch_size = params.get("batch_size", DIMENSIONS["batch_size"].default)
-            model = build_model(params, data.input_shape, data.n_classes, spec.family,
-                                steps_per_execution=STEPS_PER_EXECUTION)
+            model, recorder = new_model(trial)
+            recorders.append(recorder)
+            with sampling(spec.space, spec.inherited):
+                batch_size = int(param(trial, "batch_size"))
             n_params = int(model.count_params())
-            trial.set_user_attr("n_params", n_params)  # shown while the trial runs
+            trial.set_user_attr(record.N_PARAMS, n_params)  # shown while the trial runs
             if not k:
-                pruning = (KerasPruningCallback(trial, METRIC),) if prune else ()
-                value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorders[0],
-                                         *pruning)
+                pruning = (KerasPruningCallback(trial, spec.metric),) if prune else ()
+                try:
+                    value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorder,
+                                             *pruning)
+                except optuna.TrialPruned:
+                    raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder)) from None
             else:
                 best_epochs = []
                 for fold, feeder in enumerate(feeders):
@@ -152,11 +193,10 @@ def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial]
                         # The same seed: every fold starts from the initial weights the final
                         # retrain of this trial starts from, so folds differ by their data.
                         keras.utils.set_random_seed(seed)
-                        model = build_model(params, data.input_shape, data.n_classes,
-                                            spec.family, steps_per_execution=STEPS_PER_EXECUTION)
-                        recorders.append(EpochRecorder(data.n_classes))
+                        model, recorder = new_model(trial)
+                        recorders.append(recorder)
                     try:
-                        score, epoch = _fit(model, feeder, batch_size, spec, recorders[fold])
+                        score, epoch = _fit(model, feeder, batch_size, spec, recorder)
                     except TrialDiverged as e:
                         raise TrialDiverged(f"{e} (fold {fold + 1} of {k})") from None
                     fold_scores.append(score)
@@ -169,57 +209,68 @@ def make_objective(spec: StudySpec, data: SearchData) -> Callable[[optuna.Trial]
                     trial.report(value, step=fold)
                     if fold < k - 1 and trial.should_prune():
                         raise optuna.TrialPruned(f"pruned after fold {fold + 1} of {k} "
-                                                 f"(mean {METRIC} {value:.4f})")
+                                                 f"(mean {spec.metric} {value:.4g})")
                 # An epoch some fold actually peaked at; the lower middle one for an even k.
                 best_epoch = statistics.median_low(best_epochs)
         except TrialDiverged as e:
             # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
             # NaN value) with its reason, without a traceback in the log.
-            trial.set_user_attr("fail_reason", str(e))
+            trial.set_user_attr(record.FAIL_REASON, str(e))
             return failed(spec)
         except optuna.TrialPruned as e:
-            trial.set_user_attr("pruned_reason", str(e))
+            trial.set_user_attr(record.PRUNED_REASON, str(e))
             raise
         except KeyboardInterrupt:
             # Optuna records the trial as failed; this marks it as not counting towards the
             # requested number of trials, so a rerun runs it again.
-            trial.set_user_attr("fail_reason", INTERRUPTED)
+            trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
             raise
         except Exception as e:
             # Optuna records the trial as failed (the study catches it); the reason goes where
             # the dashboard shows it, next to the diverged trials' reasons.
-            trial.set_user_attr("fail_reason", _one_line(e))
+            trial.set_user_attr(record.FAIL_REASON, _one_line(e))
             raise
         finally:
             # Set in every state, so that each trial shows the same columns in the dashboard.
             if n_params is None:  # no model was built
-                trial.set_user_attr("n_params", None)
+                trial.set_user_attr(record.N_PARAMS, None)
             # Epochs and seconds summed over the folds: what the trial cost.
             _record_timing(trial, [r.seconds for r in recorders],
                            sum(r.fit_seconds for r in recorders))
-            trial.set_user_attr("history", recorders[0].history)
+            trial.set_user_attr(record.HISTORY, recorders[0].history if recorders else {})
             if k:
-                trial.set_user_attr("fold_scores", [rounded(s) for s in fold_scores])
-                trial.set_user_attr("cv_std", rounded(statistics.stdev(fold_scores))
+                trial.set_user_attr(record.FOLD_SCORES, [rounded(s) for s in fold_scores])
+                trial.set_user_attr(record.CV_STD, rounded(statistics.stdev(fold_scores))
                                     if len(fold_scores) > 1 else None)
 
-        trial.set_user_attr("best_epoch", best_epoch)
+        trial.set_user_attr(record.BEST_EPOCH, best_epoch)
         if not spec.multi_objective:
             return value
-        scores = {"accuracy": value, "n_params": float(n_params)}
+        scores = {"metric": value, "accuracy": value, "n_params": float(n_params)}
         return tuple(scores[name] for name in spec.objectives)
 
     return objective
 
 
+def _pruned_after_epoch(spec: StudySpec, recorder: EpochRecorder) -> str:
+    """hpo's words for a pruned trial, epochs counted from 1."""
+    epochs = len(recorder.seconds)
+    scores = recorder.history.get(spec.metric) or [None]
+    last = scores[-1]
+    score = f": {spec.metric} {last:.4g}" if last is not None else ""
+    return f"pruned after epoch {epochs}{score}, behind the other trials at that epoch"
+
+
 def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
          recorder: EpochRecorder, *callbacks: keras.callbacks.Callback) -> tuple[float, int]:
-    """Train ``model`` on one feeder's splits; its best validation accuracy and the (1-based)
-    epoch that reached it. Raises TrialDiverged, and whatever ``callbacks`` raise."""
+    """Train ``model`` on one feeder's splits; its best score of the study's metric and the
+    (1-based) epoch that reached it. Raises TrialDiverged, and whatever ``callbacks`` raise."""
+    maximize = spec.direction == "maximize"
     callbacks = (recorder, keras.callbacks.TerminateOnNaN(), *callbacks)
     if spec.budget.patience:
         callbacks += (keras.callbacks.EarlyStopping(
-            monitor=METRIC, mode="max", patience=spec.budget.patience),)
+            monitor=spec.metric, mode="max" if maximize else "min",
+            patience=spec.budget.patience),)
     start = time.perf_counter()
     try:
         with released_gradients():
@@ -233,25 +284,32 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
             )
     finally:
         recorder.fit_seconds += time.perf_counter() - start
-    scores = history.history.get(METRIC, [])
+    scores = history.history.get(spec.metric, [])
     losses = history.history.get("loss", [])
-    if not scores or (losses and not math.isfinite(losses[-1])):
+    if losses and not math.isfinite(losses[-1]) or not scores:
+        if not scores and losses and math.isfinite(losses[-1]):
+            raise ValueError(f"the model logs no {spec.metric}; it logs "
+                             f"{', '.join(history.history)}")
         # TerminateOnNaN stopped the epoch mid-way, before the recorder saw its end.
         raise TrialDiverged(f"diverged: training loss {losses[-1] if losses else 'NaN'} in "
                             f"epoch {len(losses)}")
-    best = max(range(len(scores)), key=scores.__getitem__)
+    finite = [i for i, v in enumerate(scores) if v is not None and math.isfinite(v)]
+    if not finite:
+        raise TrialDiverged(f"diverged: {spec.metric} was never finite")
+    pick = max if maximize else min
+    best = pick(finite, key=scores.__getitem__)
     return float(scores[best]), best + 1
 
 
 def _record_timing(trial: optuna.Trial, seconds: list[list[float]], fit_seconds: float) -> None:
     """``seconds``: each trained model's (each fold's) epoch times."""
-    trial.set_user_attr("epochs", sum(len(s) for s in seconds))
+    trial.set_user_attr(record.EPOCHS, sum(len(s) for s in seconds))
     # All of model.fit, tracing included: what the rest of a trial's time is measured against.
-    trial.set_user_attr("fit_seconds", round(fit_seconds, 3) if fit_seconds else None)
+    trial.set_user_attr(record.FIT_SECONDS, round(fit_seconds, 3) if fit_seconds else None)
     # A model's first epoch also traces its graph: the typical epoch is the median of the
     # others (of the first, if a model ran one epoch only).
     steady = [t for s in seconds for t in (s[1:] or s)]
-    trial.set_user_attr("seconds_per_epoch",
+    trial.set_user_attr(record.SECONDS_PER_EPOCH,
                         round(statistics.median(steady), 4) if steady else None)
 
 

@@ -5,8 +5,9 @@ front holds every trial that no other beats on both validation accuracy and size
 recommend, on validation alone, the smallest model within ``TOLERANCE`` of the front's best
 validation accuracy: half a point of accuracy is rarely worth a model many times the size.
 
-A trial's first value is always its validation accuracy (the spec puts "accuracy" first); in a
-multi-objective study the second is its parameter count.
+A trial's first value is always the study's metric (validation accuracy unless the study names
+another); in a multi-objective study the second is its parameter count. For a metric that is
+minimized (a regression's val_loss), "within TOLERANCE" is relative: 0.5% of the best value.
 """
 
 from __future__ import annotations
@@ -39,12 +40,15 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted(study.best_trials, key=lambda t: (size(t), -t.values[0], t.number))
 
 
-def recommend(members: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial:
-    """Of Pareto ``members``, the smallest within TOLERANCE of their best validation accuracy."""
-    top = max(t.values[0] for t in members)
+def recommend(members: list[optuna.trial.FrozenTrial], maximize: bool = True
+              ) -> optuna.trial.FrozenTrial:
+    """Of Pareto ``members``, the smallest within TOLERANCE of their best score."""
+    sign = 1.0 if maximize else -1.0
+    top = max(sign * t.values[0] for t in members)
+    tolerance = TOLERANCE if maximize else TOLERANCE * abs(top)
     # The epsilon keeps "exactly 0.5 points below" inside despite float rounding.
-    near = [t for t in members if top - t.values[0] <= TOLERANCE + 1e-9]
-    return min(near, key=lambda t: (size(t), -t.values[0], t.number))
+    near = [t for t in members if top - sign * t.values[0] <= tolerance + 1e-9]
+    return min(near, key=lambda t: (size(t), -sign * t.values[0], t.number))
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -55,7 +59,8 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """
     if is_multi_objective(study):
         members = study.best_trials
-        return recommend(members) if members else None
+        maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        return recommend(members, maximize) if members else None
     try:
         return study.best_trial
     except ValueError:

@@ -18,6 +18,7 @@ import optuna
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from hpo import record
 from hpo.pareto import is_multi_objective
 from hpo.storage import SURPLUS, count_finished
 
@@ -36,26 +37,26 @@ class TrialProgress:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         attrs = trial.user_attrs
-        if attrs.get("fail_reason") == SURPLUS:
+        if attrs.get(record.FAIL_REASON) == SURPLUS:
             return
         # From the storage: the count sums every worker's trials, on every machine, and leaves
         # out re-queued and interrupted ones.
         self.count = count_finished(study)
         if trial.state.name == "COMPLETE":
-            what = f"val_accuracy {trial.values[0]:.4f}"
+            what = f"{record.study_metric(study)} {score(trial.values[0])}"
             if len(trial.values) > 1:
                 what += f", {attrs.get('n_params')} parameters"
         elif trial.state.name == "PRUNED":
             what = f"pruned after epoch {attrs.get('epochs', '?')}"
         else:
-            reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason", "")
+            reason = attrs.get(record.FAIL_REASON) or trial.system_attrs.get(record.FAIL_REASON, "")
             what = f"failed: {str(reason).splitlines()[0] if reason else 'see above'}"
         if is_multi_objective(study):
             size = len(study.best_trials)
             best = f"Pareto front of {size}" if size else "no complete trial yet"
         else:
             try:
-                best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
+                best = f"best {score(study.best_value)} (trial {study.best_trial.number})"
             except ValueError:
                 best = "no complete trial yet"
         speed = attrs.get("seconds_per_epoch")
@@ -65,6 +66,11 @@ class TrialProgress:
         if self.bar is not None:
             self.bar.set_postfix_str(best, refresh=False)
             self.bar.update(self.count - self.bar.n)
+
+
+def score(value: float) -> str:
+    """A metric's value: four decimals for scores in [0, 1] (accuracy, AUC), else 4 digits."""
+    return f"{value:.4f}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo import pareto
+from hpo import pareto, record
 from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
 from hpo.storage import check_url, load_existing_study
@@ -57,7 +57,8 @@ def write_report(study: optuna.Study, out_dir: Path,
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     best = pareto.best_trial(study)
-    curves = _curves(best, final)
+    panels = _panels(record.study_metric(study))
+    curves = _curves(best, final, panels)
     matrix = final.get("confusion_matrix") if final else None
     front = [("Pareto front", _front_table(study, final))] if pareto.is_multi_objective(
         study) else []
@@ -65,7 +66,8 @@ def write_report(study: optuna.Study, out_dir: Path,
         ("Summary", _summary(study, best, final)),
         *front,
         ("Learning curves", _figure_or_note(
-            lambda: _curves_figure(curves), None if curves else _curves_note(best, final))),
+            lambda: _curves_figure(curves, panels),
+            None if curves else _curves_note(best, final))),
         ("Test set: confusion matrix", _confusion_caption(final) + _figure_or_note(
             lambda: _confusion_figure(matrix), None if matrix else _confusion_note(final))),
         *(("Search: " + title, body) for title, body in _optuna_sections(study)),
@@ -75,7 +77,7 @@ def write_report(study: optuna.Study, out_dir: Path,
     path.write_text(_page(study, sections), encoding="utf-8")
     written = [path]
     if curves:
-        written.append(_curves_png(curves, out_dir / CURVES_PNG))
+        written.append(_curves_png(curves, panels, out_dir / CURVES_PNG))
     if matrix:
         written.append(_confusion_png(matrix, final, out_dir / CONFUSION_PNG))
     return written
@@ -83,18 +85,24 @@ def write_report(study: optuna.Study, out_dir: Path,
 
 # -- the data the page shows -------------------------------------------------------------------
 
-def _curves(best: optuna.trial.FrozenTrial | None,
-            final: Mapping[str, Any] | None) -> dict[str, dict[str, list[float | None]]]:
+def _panels(metric: str) -> tuple[str, ...]:
+    """The curves' panels: the loss, and the study's metric unless it is the loss."""
+    return tuple(dict.fromkeys(("loss", metric.removeprefix("val_"))))
+
+
+def _curves(best: optuna.trial.FrozenTrial | None, final: Mapping[str, Any] | None,
+            panels: Sequence[str] = ("loss", "accuracy"),
+            ) -> dict[str, dict[str, list[float | None]]]:
     """Per-epoch curves by label: {"trial 3 training": {"loss": [...], "accuracy": [...]}}."""
     curves: dict[str, dict[str, list[float | None]]] = {}
-    history = best.user_attrs.get("history") if best is not None else None
+    history = best.user_attrs.get(record.HISTORY) if best is not None else None
     if history:
         for split, prefix in (("training", ""), ("validation", "val_")):
-            metrics = {m: history.get(prefix + m) or [] for m in ("loss", "accuracy")}
+            metrics = {m: history.get(prefix + m) or [] for m in panels}
             if any(metrics.values()):
                 curves[f"trial {best.number} {split}"] = metrics
     if final and final.get("history"):
-        metrics = {m: final["history"].get(m) or [] for m in ("loss", "accuracy")}
+        metrics = {m: final["history"].get(m) or [] for m in panels}
         if any(metrics.values()):
             curves[f"final retrain of trial {final.get('trial')} (train + validation)"] = metrics
     return curves
@@ -111,6 +119,8 @@ def _confusion_note(final: Mapping[str, Any] | None) -> str:
     if not final:
         return ("No test results: the final retrain and test did not run (--no-final, or no "
                 "best.json in the output directory).")
+    if "test_accuracy" not in final:
+        return "No confusion matrix: a regression has no classes."
     return "No confusion matrix: this best.json was written by an hpo version without one."
 
 
@@ -125,17 +135,18 @@ def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
     has_steps = any(t.intermediate_values for t in trials)
     need_complete = f"needs a complete trial; this study has {n_complete}"
     multi = pareto.is_multi_objective(study)
-    # Optuna's single-target plots need a target for a multi-objective study: validation
-    # accuracy. Its trials report no epochs (they cannot be pruned).
-    on = {"target": pareto.accuracy, "target_name": pareto.LABELS["accuracy"]} if multi else {}
+    # Optuna's single-target plots need a target for a multi-objective study: the study's
+    # metric. Its trials report no epochs (they cannot be pruned).
+    metric = record.study_metric(study)
+    on = {"target": pareto.accuracy, "target_name": metric} if multi else {}
     steps_note = ("has nothing to show: multi-objective trials report no per-epoch values, as "
                   "Optuna cannot prune them" if multi else "needs a trial that reported an epoch")
     plots: list[tuple[str, Callable[[], Figure], str | None]] = [
         ("optimization history", lambda: vis.plot_optimization_history(study, **on),
          None if n_complete else need_complete),
-        ("intermediate values (validation accuracy per epoch)",
+        (f"intermediate values ({metric} per epoch)",
          lambda: vis.plot_intermediate_values(study), None if has_steps else steps_note),
-        ("parameter importances" + (" for validation accuracy" if multi else ""),
+        ("parameter importances" + (f" for {metric}" if multi else ""),
          lambda: vis.plot_param_importances(
              study, evaluator=FanovaImportanceEvaluator(seed=0), **on),
          None if n_complete >= 2 else
@@ -186,15 +197,16 @@ def _note(text: str) -> str:
 
 # -- our own figures ---------------------------------------------------------------------------
 
-def _curves_figure(curves: Mapping[str, Mapping[str, list[float | None]]]) -> Figure | None:
+def _curves_figure(curves: Mapping[str, Mapping[str, list[float | None]]],
+                   panels: Sequence[str] = ("loss", "accuracy")) -> Figure | None:
     if not curves:
         return None
     from plotly.subplots import make_subplots
 
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=tuple(panels))
     for label, metrics in curves.items():
         colour, dash = _style(label)
-        for col, metric in enumerate(("loss", "accuracy"), start=1):
+        for col, metric in enumerate(panels, start=1):
             values = metrics.get(metric) or []
             figure.add_scatter(
                 x=list(range(1, len(values) + 1)), y=values, name=label, legendgroup=label,
@@ -227,6 +239,10 @@ def _confusion_figure(matrix: Sequence[Sequence[int]] | None) -> Figure | None:
 def _confusion_caption(final: Mapping[str, Any] | None) -> str:
     if not final:
         return ""
+    if "test_accuracy" not in final:
+        return (f"<p>Test {html.escape(_metric_name(final))} {final['test_score']:.4g} on "
+                f"{_fmt(final.get('n_test'))} held-out examples, trial "
+                f"{html.escape(str(final.get('trial')))} retrained.</p>")
     return (f"<p>Test accuracy {final['test_accuracy']:.4f} on {_fmt(final.get('n_test'))} "
             f"held-out examples, trial {html.escape(str(final.get('trial')))} retrained; rows "
             f"are the true classes, columns the predicted ones.</p>")
@@ -238,15 +254,20 @@ def _style(label: str) -> tuple[str, str]:
     return TRIAL_COLOUR, "dash" if label.endswith("validation") else "solid"
 
 
-def _curves_png(curves: Mapping[str, Mapping[str, list[float | None]]], path: Path) -> Path:
+def _metric_name(final: Mapping[str, Any]) -> str:
+    return str(final.get("metric", "val_accuracy")).removeprefix("val_")
+
+
+def _curves_png(curves: Mapping[str, Mapping[str, list[float | None]]], panels: Sequence[str],
+                path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
     from matplotlib.ticker import MaxNLocator
 
     figure = MplFigure(figsize=(11, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 2)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, metric in zip(axes, panels):
         for label, metrics in curves.items():
             values = [math.nan if v is None else v for v in metrics.get(metric) or []]
             colour, dash = _style(label)
@@ -303,13 +324,15 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
     multi = pareto.is_multi_objective(study)
     label = "recommended trial" if multi else "best trial"
     if multi:
-        rows.append(("objectives", f"maximize validation accuracy, minimize parameters; "
+        rows.append(("objectives", f"{study.directions[0].name.lower()} "
+                                   f"{record.study_metric(study)}, minimize parameters; "
                                    f"{len(study.best_trials)} trials on the Pareto front"))
     if best is None:
         rows.append((label, "none: no trial has completed"))
     else:
         rows += [
-            (label, f"{best.number}: validation accuracy {pareto.accuracy(best):.4f}, "
+            (label, f"{best.number}: {record.study_metric(study)} "
+                    f"{pareto.accuracy(best):.4g}, "
                     f"{_fmt(best.user_attrs.get('n_params'))} parameters, best epoch "
                     f"{_fmt(best.user_attrs.get('best_epoch'))} of "
                     f"{_fmt(best.user_attrs.get('epochs'))}"
@@ -317,8 +340,11 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
         ]
     if final:
         rows += [
-            ("test accuracy", f"{final['test_accuracy']:.4f} (loss {final['test_loss']:.4f}), "
-                              f"tested once on {_fmt(final.get('n_test'))} held-out examples"),
+            (f"test {_metric_name(final)}",
+             f"{final.get('test_score', final.get('test_accuracy')):.4g}"
+             + (f" (accuracy {final['test_accuracy']:.4f})" if "test_accuracy" in final and
+                _metric_name(final) != "accuracy" else "")
+             + f", tested once on {_fmt(final.get('n_test'))} held-out examples"),
             ("final retrain", f"trial {final.get('trial')} on {_fmt(final.get('n_train'))} "
                               f"examples (train + validation) for {_fmt(final.get('epochs'))} "
                               f"epochs"),
@@ -357,17 +383,17 @@ def _top_trials_table(study: optuna.Study, k: int) -> str:
     rows = []
     for t in trials[:k]:
         attrs = t.user_attrs
-        why = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        why = record.failure(t) or ""
         value = pareto.accuracy(t)
         rows.append((
             str(t.number), t.state.name.lower() + (f": {why}" if why else ""),
-            f"{value:.4f}" if value is not None and math.isfinite(value) else "",
-            _fmt(attrs.get("n_params")), _fmt(attrs.get("epochs")),
+            f"{value:.4g}" if value is not None and math.isfinite(value) else "",
+            _fmt(attrs.get(record.N_PARAMS)), _fmt(attrs.get("epochs")),
             _fmt(attrs.get("seconds_per_epoch")),
             " ".join(f"{name}={_fmt(v)}" for name, v in t.params.items()),
         ))
     caption = (f"The {min(k, len(trials))} best of {len(trials)} trials: complete ones by "
-               f"validation accuracy, then pruned and failed ones.")
+               f"{record.study_metric(study)}, then pruned and failed ones.")
     return _note(caption) + _table(
         ("trial", "state", "value", "n_params", "epochs", "s/epoch", "params"), rows)
 
@@ -386,12 +412,13 @@ def _front_table(study: optuna.Study, final: Mapping[str, Any] | None) -> str:
     for t in members:
         test = scores.get(t.number)
         rows.append((
-            str(t.number), f"{pareto.accuracy(t):.4f}", str(pareto.size(t)),
-            f"{test['test_accuracy']:.4f}" if test else "–",
+            str(t.number), f"{pareto.accuracy(t):.4g}", str(pareto.size(t)),
+            f"{test.get('test_score', test.get('test_accuracy')):.4g}" if test else "–",
             "recommended" if t.number == chosen.number else "",
             " ".join(f"{name}={_fmt(v)}" for name, v in t.params.items()),
         ))
-    caption = (f"The {len(members)} trials no other trial beats on both validation accuracy and "
+    caption = (f"The {len(members)} trials no other trial beats on both "
+               f"{record.study_metric(study)} and "
                f"size, smallest first. Recommended, on validation only: {pareto.RULE}."
                + ("" if final else " Test scores come once the final step has run."))
     return _note(caption) + _table(
@@ -480,7 +507,8 @@ def read_final(path: Path, study_name: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as e:
         raise HpoError(f"cannot read {path}: {e}; delete it, or rerun the study to rewrite "
                        f"it") from None
-    if not isinstance(final, dict) or not {"test_accuracy", "test_loss"} <= set(final):
+    if not isinstance(final, dict) or not ({"test_score"} & set(final) or
+                                           {"test_accuracy", "test_loss"} <= set(final)):
         raise HpoError(f"{path} is not a best.json written by hpo's final step")
     if final.get("study") != study_name:
         raise HpoError(f"{path} is from study '{final.get('study')}', not '{study_name}'; "

@@ -18,11 +18,10 @@ from typing import Any
 
 import optuna
 
-from hpo import pareto
-from hpo.objective import trial_seed
+from hpo import pareto, record
+from hpo.record import INTERRUPTED, SURPLUS, trial_seed
 from hpo.space import Fixed
 from hpo.spec import StudySpec
-from hpo.storage import INTERRUPTED, SURPLUS
 
 CSV_FILE = "results.csv"
 MARKDOWN_FILE = "results.md"
@@ -31,7 +30,7 @@ PRINTED_ROWS = 20  # a long search prints its best rows; the files hold every on
 
 def results_rows(spec: StudySpec, study: optuna.Study,
                  tests: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
-    """One dict per finished trial, in trial order; ``tests`` maps trial number -> test accuracy."""
+    """One dict per finished trial, in trial order; ``tests`` maps trial number -> test score."""
     tests = tests or {}
     varied = varied_params(spec, study)
     marks: dict[int, str] = {}
@@ -44,21 +43,21 @@ def results_rows(spec: StudySpec, study: optuna.Study,
     for trial in study.trials:
         if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL"):
             continue
-        if trial.user_attrs.get("fail_reason") in _NOT_RUN:
+        if trial.user_attrs.get(record.FAIL_REASON) in _NOT_RUN:
             continue
         attrs = trial.user_attrs
         row: dict[str, Any] = {"trial": trial.number}
         row.update({name: _param(trial.params.get(name, "")) for name in varied})
         if not varied:  # repeats of one configuration: the seed is what tells them apart
-            row["seed"] = trial_seed(spec, trial.number)
+            row["seed"] = trial_seed(spec.seed, trial.number)
         row["state"] = trial.state.name.lower()
         row["validation"] = _value(trial)
         row["cv_sd"] = attrs.get("cv_std")
         row["epochs"] = attrs.get("epochs")
-        row["n_params"] = attrs.get("n_params")
+        row["n_params"] = attrs.get(record.N_PARAMS)
         row["s_per_epoch"] = attrs.get("seconds_per_epoch")
         row["test"] = tests.get(trial.number)
-        row["note"] = attrs.get("fail_reason") or attrs.get("pruned_reason") or ""
+        row["note"] = record.failure(trial) or ""
         if spec.multi_objective:
             row["front"] = marks.get(trial.number, "")
         rows.append(row)
@@ -147,15 +146,17 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
 
 
 def printable(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None,
-              limit: int = PRINTED_ROWS) -> str:
+              limit: int = PRINTED_ROWS, maximize: bool = True) -> str:
     """The table to print: every row of a small study, the best ``limit`` of a large one."""
     columns = list(rows[0]) if rows else ["trial"]
     shown = list(rows)
     caption = ""
     if len(rows) > limit:
         # Front members first: each is best at its size.
-        shown = sorted(rows, key=lambda r: (not r.get("front"),
-                                            -(r["validation"] or -math.inf)))[:limit]
+        sign = -1.0 if maximize else 1.0
+        shown = sorted(rows, key=lambda r: (not r.get("front"), math.inf
+                                            if r["validation"] is None
+                                            else sign * r["validation"]))[:limit]
         caption = f"\n(the best {limit} of {len(rows)} trials; all of them in {CSV_FILE})"
     if summary:
         shown.append(summary)

@@ -7,27 +7,22 @@ first trial trains or anything is written to the storage; TensorFlow is imported
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
-import gc
 import logging
-import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import optuna
 
-from hpo import dashboard, pareto
+from hpo import dashboard, pareto, record
 from hpo._cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     Parser,
     configure_logging,
+    import_tensorflow_quietly,
     positive_float,
     positive_int,
     run_cli,
@@ -35,19 +30,9 @@ from hpo._cli import (
 from hpo.errors import HpoError
 from hpo.progress import trial_progress
 from hpo.samplers import PRUNERS, SAMPLERS
+from hpo.search import RunSetup, enqueue_first, open_run, process_tag, run_trials
 from hpo.spec import StudySpec, available_studies, load_spec
-from hpo.storage import (
-    DEFAULT_STORAGE,
-    SURPLUS,
-    check_url,
-    count_claimed,
-    count_finished,
-    dashboard_command,
-    mask,
-)
-
-if TYPE_CHECKING:  # imported at run time only once the inputs are checked: it loads Keras
-    from hpo.data import Dataset, SearchData
+from hpo.storage import DEFAULT_STORAGE, check_url, count_finished, dashboard_command, mask
 
 logger = logging.getLogger("hpo")
 
@@ -108,16 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli("hpo", lambda: _run(args), args.debug)
 
 
-@dataclass(frozen=True)
-class RunSetup:
-    """What one run resolved from its flags and study file, all checked, nothing loaded."""
-
-    spec: StudySpec
-    study_name: str
-    url: str
-    out_dir: Path
-
-
 def resolve(args: argparse.Namespace) -> RunSetup:
     """Flags over the study file over defaults; raises HpoError before anything is written."""
     base = load_spec(args.study)
@@ -130,71 +105,28 @@ def resolve(args: argparse.Namespace) -> RunSetup:
     study_name = spec.name if same_data else f"{spec.name}-{spec.data.dataset}"
     url = check_url(args.storage or DEFAULT_STORAGE)
     out_dir = Path(args.out) if args.out else Path("runs") / study_name
-    return RunSetup(spec, study_name, url, out_dir)
-
-
-def open_run(args: argparse.Namespace) -> tuple[RunSetup, Dataset, optuna.Study]:
-    """Resolve the flags, load the data once, then create or resume the study."""
-    from hpo.data import load_dataset
-    from hpo.space import signature
-    from hpo.storage import open_study
-
-    setup = resolve(args)
-    if setup.spec.follows:
-        setup = _inherit(setup)
-    spec = setup.spec
-    data = load_dataset(spec.data, args.data_dir, seed=spec.seed)
-    identity = {"family": spec.family, "dataset": data.name,
-                "input_shape": list(data.search.input_shape),
-                "n_classes": data.search.n_classes, "space": signature(spec.space)}
-    if spec.inherited:
-        identity["inherited"] = dict(spec.inherited)
-    identity["objectives"] = list(spec.objectives)
-    labels = [pareto.LABELS[name] for name in spec.objectives]
-    study = open_study(setup.url, setup.study_name, spec.directions, identity,
-                       metric_names=labels if spec.multi_objective else None)
-    return setup, data, study
-
-
-def _inherit(setup: RunSetup) -> RunSetup:
-    """Pin what ``follows`` names: the best parameters of that study, in the same storage."""
-    from hpo.errors import StorageError
-    from hpo.space import inherit
-    from hpo.storage import load_existing_study
-
-    spec = setup.spec
-    suffix = setup.study_name[len(spec.name):]  # "-digits" when --dataset changed the data
-    leader = f"{spec.follows}{suffix}"
-    how = (f"run `python -m hpo.run --study {spec.follows}` first (with the same --storage "
-           f"and --dataset)")
-    try:
-        study = load_existing_study(setup.url, leader)
-    except StorageError:
-        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which "
-                       f"{mask(setup.url)} does not hold; {how}") from None
-    best = pareto.best_trial(study)  # a multi-objective leader's recommended member
-    if best is None:
-        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which has no "
-                       f"completed trial yet; {how}")
-    inherited = MappingProxyType(inherit(best.params, spec.space))
-    return dataclasses.replace(setup, spec=dataclasses.replace(spec, inherited=inherited))
+    return RunSetup(spec, study_name, url, out_dir, args.data_dir, args.debug)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_studies()
-    setup, data, study = open_run(args)
+    setup = resolve(args)
+    import_tensorflow_quietly(args.debug)
+    run = open_run(setup)
+    setup, data, study = run.setup, run.data, run.study
     spec, search = setup.spec, data.search
     n_train, n_val = len(search.y_train), len(search.y_val)
     splits = (f"{n_train + n_val} in {spec.data.cv_folds} cross-validation folds"
               if spec.data.cv_folds else f"{n_train} train / {n_val} validation")
-    print(f"study {setup.study_name}: {spec.family} on {data.name} ({splits} / "
-          f"{len(data.test)} test, sealed), storage {mask(setup.url)}", flush=True)
+    print(f"study {setup.study_name}: {spec.family} on {data.name}, {search.task} ({splits} / "
+          f"{len(data.test)} test, sealed), scored on {spec.metric} ({spec.direction}), "
+          f"storage {mask(setup.url)}", flush=True)
     print(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
           f"{dashboard_command(setup.url)})", flush=True)
 
     if spec.multi_objective:
-        goals = ", ".join(f"{d} {pareto.LABELS[o]}"
+        goals = ", ".join(f"{d} {spec.metric if o in ('metric', 'accuracy') else o}"
                           for o, d in zip(spec.objectives, spec.directions))
         print(f"objectives: {goals}; the result is a Pareto front (no pruning: Optuna cannot "
               f"prune multi-objective trials)", flush=True)
@@ -202,9 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"follows {spec.follows}: keeps its best trial's "
               + " ".join(f"{k}={_fmt(v)}" for k, v in spec.inherited.items()), flush=True)
     done = count_finished(study)
-    if spec.enqueue and not study.trials:
-        for params in spec.enqueue:  # tried first: known-good configurations from the file
-            study.enqueue_trial(dict(params), skip_if_exists=True)
+    if enqueue_first(spec, study):
         print(f"enqueued {len(spec.enqueue)} configuration(s) from the study file to try "
               f"first", flush=True)
     remaining = spec.budget.trials - done
@@ -223,13 +153,15 @@ def _run(args: argparse.Namespace) -> int:
                 if workers > 1:
                     from hpo.workers import Supervisor
 
-                    Supervisor(args, study, spec.budget.trials, workers, progress).run()
+                    Supervisor(setup, study, run.storage, spec.budget.trials, workers,
+                               progress).run()
                 else:
-                    run_trials(spec, study, search, remaining, callbacks=[progress])
+                    run_trials(spec, study, search, remaining, callbacks=[progress],
+                               builder=run.builder)
         except KeyboardInterrupt:
             from hpo.storage import fail_orphans
 
-            fail_orphans(study, {process_tag()}, started)
+            fail_orphans(run.storage, study, {process_tag()}, started)
             _print_summary(spec, study)
             print("interrupted: every finished trial is stored and the running ones are "
                   "recorded as failed; the final step was skipped. Rerun the same command "
@@ -260,20 +192,30 @@ def _run(args: argparse.Namespace) -> int:
         others = pareto.front(study)
         print(f"final step: retraining and testing the {len(others)} members of the Pareto "
               f"front; recommended on validation: {pareto.RULE}", flush=True)
-    result = retrain_and_test(spec, study, data, setup.out_dir, others=others)
+    result = retrain_and_test(spec, study, data, setup.out_dir, others=others,
+                              builder=run.builder)
     out_dir = setup.out_dir
-    which = " (recommended)" if spec.multi_objective else ""
-    print(f"held-out test accuracy: {result['test_accuracy']:.4f} (loss "
-          f"{result['test_loss']:.4f}): trial {result['trial']}{which} retrained on "
-          f"{result['n_train']} examples for {result['epochs']} epochs, tested once on "
-          f"{result['n_test']}")
+    print(test_line(result, spec.multi_objective))
     print(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
     if spec.multi_objective:
         print(f"wrote {write_front(study, result, out_dir)}")
-    tests = {n: r["test_accuracy"] for n, r in tested(result).items()}
+    tests = {n: r["test_score"] for n, r in tested(result).items()}
     _write_results(spec, study, out_dir, tests)
     _write_report(study, out_dir, result)
     return EXIT_OK
+
+
+def test_line(result: dict, recommended: bool = False) -> str:
+    """The final step's result in one line: the metric on test (and accuracy), and how."""
+    metric = result["metric"].removeprefix("val_")
+    score = f"held-out test {metric}: {result['test_score']:.4g}"
+    if "test_accuracy" in result and metric != "accuracy":
+        score += f" (accuracy {result['test_accuracy']:.4f})"
+    elif "test_loss" in result and metric != "loss":
+        score += f" (loss {result['test_loss']:.4f})"
+    which = " (recommended)" if recommended else ""
+    return (f"{score}: trial {result['trial']}{which} retrained on {result['n_train']} "
+            f"examples for {result['epochs']} epochs, tested once on {result['n_test']}")
 
 
 def _run_next(args: argparse.Namespace, spec: StudySpec) -> int:
@@ -295,8 +237,10 @@ def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
     # Repeats of one configuration: how far apart are they? (Across settings it means nothing.)
     summary = None if varied_params(spec, study) else summary_row(rows)
     paths = write_results(rows, out_dir, summary)
-    title = "results with held-out test accuracy" if tests else "results (validation)"
-    print(f"\n{title}:\n{printable(rows, summary)}\nwrote {paths[0]} and {paths[1]}",
+    title = (f"results with held-out test {spec.metric.removeprefix('val_')}" if tests
+             else f"results ({spec.metric})")
+    table = printable(rows, summary, maximize=spec.direction == "maximize")
+    print(f"\n{title}:\n{table}\nwrote {paths[0]} and {paths[1]}",
           flush=True)
     if tests and spec.multi_objective:
         _print_front(rows, "the Pareto front, each member retrained and tested once")
@@ -308,70 +252,6 @@ def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> Non
     html, *images = write_report(study, out_dir, final)
     also = f", and {', '.join(p.name for p in images)} beside it" if images else ""
     print(f"wrote {html} (open it in a browser){also}")
-
-
-def run_trials(
-    spec: StudySpec,
-    study: optuna.Study,
-    search: SearchData,
-    n_trials: int,
-    worker: int = 0,
-    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
-) -> None:
-    """Run ``n_trials`` trials of ``spec`` in this process (one worker's share)."""
-    from hpo.objective import failed, make_objective
-    from hpo.samplers import make_pruner, make_sampler
-    from hpo.space import grid_space
-
-    # Each worker, and each resumed run, gets its own sampler seed: no replayed draws.
-    study.sampler = make_sampler(
-        spec.sampler.name, spec.sampler.options,
-        seed=spec.seed + 1000 * worker + len(study.trials),
-        grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
-    )
-    # The pruner's steps are epochs, or folds when a trial cross-validates.
-    steps = spec.data.cv_folds or spec.budget.max_epochs
-    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps)
-    objective = make_objective(spec, search)
-    target = spec.budget.trials
-
-    def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
-        trial.set_user_attr("worker", worker)
-        trial.set_user_attr("process", process_tag())
-        if count_claimed(trial.study, below=trial.number) >= target:
-            # Other workers (here or on other machines) filled the study first.
-            trial.set_user_attr("fail_reason", SURPLUS)
-            trial.study.stop()
-            return failed(spec)
-        return objective(trial)
-
-    def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if count_claimed(study) >= target:
-            study.stop()
-
-    # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from
-    # the cyclic garbage collector, a full collection between trials scans only what trials
-    # made, ~15 ms instead of ~200 ms here (bench/overhead.py).
-    gc.collect()
-    gc.freeze()
-    try:
-        study.optimize(
-            gated,
-            n_trials=n_trials,
-            timeout=spec.budget.timeout,
-            # A bad trial (diverged, out of memory, an impossible config) fails alone.
-            catch=(Exception,),
-            callbacks=[*callbacks, stop_when_full],
-        )
-    finally:
-        gc.unfreeze()
-
-
-def process_tag(pid: int | None = None) -> str:
-    """Which machine and process runs a trial: "host:pid" (shown in the dashboard)."""
-    import socket
-
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def _print_summary(spec: StudySpec, study: optuna.Study) -> None:
@@ -388,8 +268,8 @@ def _print_summary(spec: StudySpec, study: optuna.Study) -> None:
     if best is None:
         return
     params = " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-    print(f"best: trial {best.number}, validation accuracy {pareto.accuracy(best):.4f}, "
-          f"{best.user_attrs.get('n_params', '?')} parameters\n  {params}")
+    print(f"best: trial {best.number}, {spec.metric} {pareto.accuracy(best):.4g}, "
+          f"{best.user_attrs.get(record.N_PARAMS, '?')} parameters\n  {params}")
 
 
 def _print_front(rows: list[dict], title: str) -> None:

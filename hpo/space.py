@@ -8,9 +8,11 @@ when the optimizer is SGD, Adam's betas only for the Adam family, one width per 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -41,7 +43,7 @@ Scalar = bool | int | float | str
 class Dimension:
     """What one hyperparameter is: its type, its valid values and its default."""
 
-    kind: str  # "float", "int", "bool", "choice" or "layers"
+    kind: str  # "float", "int", "bool", "choice", "layers" or "any" (a builder's own scalar)
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -66,6 +68,8 @@ class Dimension:
             return "true or false"
         if self.kind == "layers":
             return "a list of layer widths, e.g. [128, 64]"
+        if self.kind == "any":
+            return "a number, a string or true/false"
         noun = "an integer" if self.kind == "int" else "a number"
         bounds = []
         if self.minimum is not None:
@@ -76,6 +80,10 @@ class Dimension:
 
     def check(self, value: Any) -> Scalar:
         """Return ``value`` (ints widened to float for float dimensions) or raise ValueError."""
+        if self.kind == "any":
+            if not isinstance(value, (bool, int, float, str)):
+                raise ValueError(f"got {value!r}; expected a number, a string or true/false")
+            return value
         if self.kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
                 raise ValueError(f"unknown value {value!r}; valid: {', '.join(self.choices)}")
@@ -230,6 +238,27 @@ class Range:
 
 Domain = Fixed | Choice | Range
 
+# The dimensions that configure the optimizer: hpo samples them when it compiles a model that a
+# builder returned uncompiled. Which optimizer takes which of them is each Dimension's
+# ``optimizers`` (the one place that rule is stated).
+OPTIMIZER_DIMENSIONS = ("optimizer", "learning_rate", "decay", "momentum", "nesterov", "beta_1",
+                        "beta_2")
+
+
+def optimizer_options(name: str) -> list[str]:
+    """The dimensions that optimizer ``name`` takes beyond learning_rate and decay."""
+    return [d for d, dim in DIMENSIONS.items() if dim.optimizers and name in dim.optimizers]
+
+
+def builder_dimension(name: str, raw: Any) -> Dimension:
+    """The dimension of a ``[space]`` name hpo does not know, that a builder suggests itself:
+    an int or float range by its bounds, otherwise any scalar."""
+    if isinstance(raw, dict):
+        bounds = [raw.get("low"), raw.get("high")]
+        is_int = all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        return Dimension("int" if is_int else "float", None, f"the builder's own {name}")
+    return Dimension("any", None, f"the builder's own {name}")
+
 
 def layers_name(widths: list[int]) -> str:
     """An architecture as Optuna stores a choice: [128, 64] -> "128-64"."""
@@ -359,3 +388,114 @@ def _possible_values(space: Mapping[str, Domain], name: str) -> list[Scalar]:
     if domain is None:
         return [DIMENSIONS[name].default]
     return domain.grid() or [domain.high]
+
+
+# -- hpo's dimensions inside a model builder ---------------------------------------------------
+
+@dataclass
+class Sampling:
+    """Where a builder's ``hpo.params`` / ``hpo.param`` calls get their values from.
+
+    In the search: the study's ``[space]`` (and the parameters it inherits), sampled on the
+    trial. In a rebuild (the final retrain, an export): ``fixed``, a trial's stored params.
+    ``used`` collects the names hpo was asked for, so that a ``[space]`` entry nobody reads is
+    caught before the search starts.
+    """
+
+    space: Mapping[str, Domain] = field(default_factory=dict)
+    inherited: Mapping[str, Any] = field(default_factory=dict)
+    fixed: Mapping[str, Any] | None = None
+    used: set[str] = field(default_factory=set)
+
+
+_CURRENT: contextvars.ContextVar[Sampling | None] = contextvars.ContextVar("hpo_sampling",
+                                                                           default=None)
+
+
+@contextlib.contextmanager
+def sampling(space: Mapping[str, Domain] | None = None,
+             inherited: Mapping[str, Any] | None = None,
+             fixed: Mapping[str, Any] | None = None) -> Iterator[Sampling]:
+    """Within this block, ``params`` and ``param`` sample ``space`` or read ``fixed``."""
+    context = Sampling(dict(space or {}), dict(inherited or {}),
+                       dict(fixed) if fixed is not None else None)
+    token = _CURRENT.set(context)
+    try:
+        yield context
+    finally:
+        _CURRENT.reset(token)
+
+
+def _context() -> Sampling:
+    context = _CURRENT.get()
+    if context is None:
+        raise RuntimeError(
+            "hpo.params(trial) and hpo.param(trial, name) read the study's [space]: call the "
+            "builder through hpo (the search, hpo.tune, hpo.model_from_config), or wrap the call "
+            "in `with hpo.space.sampling(fixed=params):` to build from known params")
+    return context
+
+
+def _named(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``params`` that names hpo's own dimensions (a builder's own are left out)."""
+    kept = {}
+    for name, value in params.items():
+        base, _, index = name.rpartition("_")
+        per_layer = index.isdigit() and base in DIMENSIONS and DIMENSIONS[base].per_layer
+        if per_layer or (name in DIMENSIONS and not DIMENSIONS[name].per_layer):
+            kept[name] = value
+    return kept
+
+
+def params(trial: optuna.Trial) -> dict[str, Any]:
+    """All of hpo's named dimensions for this trial, defaults filled in, as the built-in
+    builders read them: ``units`` and ``filters`` are lists, one entry per layer.
+
+    Dimensions in the study's ``[space]`` are sampled on ``trial`` (conditionally: SGD's
+    momentum only for SGD); the others keep their defaults.
+    """
+    context = _context()
+    if context.fixed is not None:
+        return resolve(_named(context.fixed))
+    context.used.update(context.space)
+    named = {k: v for k, v in context.space.items() if k in DIMENSIONS}
+    return resolve(suggest(trial, named, _named(context.inherited)))
+
+
+_MISSING = object()
+
+
+def param(trial: optuna.Trial, name: str, default: Any = _MISSING) -> Any:
+    """One dimension for this trial: sampled from the study's ``[space]`` if it lists
+    ``name``, else its default (hpo's for its named dimensions, ``default`` for a builder's own).
+
+    ``hpo.param(trial, "dropout")`` takes the range the study file gives; a builder's own
+    ``hpo.param(trial, "kernel_size", 3)`` lets the study file set ``kernel_size = [3, 5]``.
+    """
+    context = _context()
+    dim = DIMENSIONS.get(name)
+    if dim is not None and dim.per_layer:
+        count = int(param(trial, dim.per))
+        return [param(trial, layer_param(i, name), dim.default) for i in range(1, count + 1)]
+    base, _, index = name.rpartition("_")
+    domain_name = base if index.isdigit() and base in DIMENSIONS and DIMENSIONS[base].per_layer \
+        else name
+    context.used.add(domain_name)
+    fallback = default if default is not _MISSING else (dim.default if dim else _MISSING)
+    if context.fixed is not None:
+        if name in context.fixed:
+            return context.fixed[name]
+        if fallback is _MISSING:
+            raise KeyError(f"the params hold no '{name}' and hpo.param was given no default")
+        return fallback
+    if dim is not None and dim.optimizers is not None and \
+            param(trial, "optimizer") not in dim.optimizers:
+        return dim.default  # e.g. momentum for Adam: not sampled, not stored
+    if domain_name in context.space:
+        return context.space[domain_name].suggest(trial, name)
+    if name in context.inherited:
+        return trial.suggest_categorical(name, [context.inherited[name]])
+    if fallback is _MISSING:
+        raise ValueError(f"hpo.param(trial, {name!r}): the study's [space] has no '{name}' "
+                         f"and no default was given; add {name} to [space] or pass a default")
+    return fallback

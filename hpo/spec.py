@@ -6,10 +6,11 @@ A spec is frozen and valid by construction: every value is checked when the file
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,22 +18,53 @@ from typing import Any
 
 from hpo.errors import SpecError
 from hpo.samplers import SAMPLERS, check_pruner, check_sampler
-from hpo.space import DIMENSIONS, Choice, Domain, Fixed, Range
+from hpo.space import DIMENSIONS, Choice, Dimension, Domain, Fixed, Range, builder_dimension
 
-DATASETS = ("mnist", "digits", "npz")
+
+def read_only(mapping: Mapping[str, Any]) -> MappingProxyType:
+    return MappingProxyType(dict(mapping))
+
+
+def reduce_read_only(view: MappingProxyType) -> tuple[Any, tuple[dict[str, Any]]]:
+    return read_only, (dict(view),)
+
+
+# A spec crosses into worker processes (spawn pickles it); its tables are read-only views,
+# which pickle cannot rebuild by itself.
+copyreg.pickle(MappingProxyType, reduce_read_only)
+
+DATASETS = ("mnist", "digits", "npz", "csv", "images", "arrays")
+# The built-in model builders (hpo.models.mlp and hpo.models.cnn); any other model is a
+# builder named "module:function".
 FAMILIES = ("mlp", "cnn")
+TASKS = ("classification", "regression")
+SCALES = ("auto", "none", "unit", "standardize")
+COLOR_MODES = ("rgb", "grayscale", "rgba")
+# Validation metrics whose better direction hpo knows; any other metric the model logs can be
+# the objective when the study gives its direction.
+METRICS = {
+    "val_accuracy": "maximize", "val_loss": "minimize", "val_mae": "minimize",
+    "val_mse": "minimize", "val_rmse": "minimize", "val_auc": "maximize",
+    "val_binary_accuracy": "maximize", "val_sparse_categorical_accuracy": "maximize",
+    "val_precision": "maximize", "val_recall": "maximize",
+}
+DIRECTIONS = ("maximize", "minimize")
+DEFAULT_METRIC = {"classification": "val_accuracy", "regression": "val_loss"}
 # What the final step retrains and tests: the best trial, or every completed one too (a
 # notebook-style experiment that reports each setting's test score; the best is still the one
 # chosen on validation).
 FINALS = ("best", "each")
-# What a trial is scored on, and which way is better. Validation accuracy comes first: every
-# study has it, and a trial's first value is always it (its ``values[0]``).
-OBJECTIVES = {"accuracy": "maximize", "n_params": "minimize"}
+# What a trial is scored on. The study's metric ([objective] metric, validation accuracy by
+# default) comes first: a trial's first value is always it (its ``values[0]``). "accuracy" is
+# the name older study files use for it.
+OBJECTIVES = {"metric": None, "accuracy": None, "n_params": "minimize"}
 # Samplers that cannot search a multi-objective study (Optuna's CMA-ES raises on one).
 _SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
-_TOP_KEYS = {"description", "family", "seed", "data", "budget", "sampler", "pruner", "space",
-             "enqueue", "final", "follows", "then", "objectives"}
-_DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds"}
+_TOP_KEYS = {"description", "family", "model", "seed", "data", "budget", "sampler", "pruner",
+             "space", "enqueue", "final", "follows", "then", "objectives", "objective"}
+_DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds", "task", "target", "test_path",
+              "test_size", "scale", "image_size", "color_mode"}
+_OBJECTIVE_KEYS = {"metric", "direction"}
 _BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
@@ -42,10 +74,22 @@ class DataSpec:
     dataset: str = "mnist"
     # An int counts examples, a float in (0, 1) is a fraction; 1/6 of MNIST is 50k / 10k.
     validation_size: int | float = 1 / 6
-    path: str | None = None  # the .npz file for dataset = "npz"
+    path: str | None = None  # the .npz or .csv file, or the images folder
     # k >= 2: each trial is scored by k-fold cross-validation over train + validation (the
     # pruner's steps are then folds, not epochs); 0: the single validation split above.
     cv_folds: int = 0
+    # None: inferred from the labels (integers: classification, floats: regression).
+    task: str | None = None
+    target: str | None = None  # the CSV column to predict
+    # The test split: given (test_path, or an npz's x_test / y_test) or carved once from the
+    # data by a seeded split of this size (stratified for classification).
+    test_path: str | None = None
+    test_size: int | float = 0.2
+    # "auto": images to [0, 1] ("unit"), tables standardized; statistics of training data only.
+    scale: str = "auto"
+    image_size: tuple[int, int] = (64, 64)  # dataset = "images": every image resized to this
+    color_mode: str = "rgb"
+    base_dir: str | None = None  # where relative paths start: the study file's folder
 
 
 @dataclass(frozen=True)
@@ -68,7 +112,8 @@ class Component:
 class StudySpec:
     name: str
     description: str
-    family: str
+    # The model builder: "mlp", "cnn", "module:function", or (from Python) the function itself.
+    model: str | Callable[..., Any]
     seed: int
     data: DataSpec
     budget: Budget
@@ -86,11 +131,42 @@ class StudySpec:
     # The followed study's best parameters that this one keeps fixed (set when a run starts).
     inherited: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Keys of OBJECTIVES, "accuracy" first; two of them make a multi-objective study.
-    objectives: tuple[str, ...] = ("accuracy",)
+    objectives: tuple[str, ...] = ("metric",)
+    # [objective]: the validation metric trials are scored on, and which way is better. None
+    # until the task is known (``for_task``): val_accuracy / val_loss by default.
+    metric: str | None = None
+    direction: str | None = None
+
+    @property
+    def family(self) -> str:
+        """The model as a name: "mlp", "cnn", or the builder's "module:function"."""
+        from hpo.builders import builder_name
+
+        return builder_name(self.model)
+
+    @property
+    def builtin(self) -> bool:
+        return isinstance(self.model, str) and self.model in FAMILIES
 
     @property
     def directions(self) -> list[str]:
-        return [OBJECTIVES[name] for name in self.objectives]
+        """One direction per objective. Until ``for_task`` resolves the metric, an unnamed one
+        is taken for a classifier's val_accuracy."""
+        first = self.direction or METRICS[self.metric or DEFAULT_METRIC["classification"]]
+        return [first if name in ("metric", "accuracy") else OBJECTIVES[name]
+                for name in self.objectives]
+
+    def for_task(self, task: str) -> StudySpec:
+        """A copy with the metric and direction resolved for ``task``; SpecError if the metric
+        does not fit the task."""
+        metric = self.metric or DEFAULT_METRIC[task]
+        scores_classes = any(k in metric for k in ("accuracy", "auc", "precision", "recall"))
+        if task == "regression" and scores_classes:
+            raise SpecError(f"{self.source} [objective] metric: {metric!r} scores "
+                            f"classification, but this study's task is {task}; use val_loss, "
+                            f"val_mae or val_rmse (or set [data] task)")
+        direction = self.direction or METRICS[metric]
+        return dataclasses.replace(self, metric=metric, direction=direction)
 
     @property
     def multi_objective(self) -> bool:
@@ -181,12 +257,11 @@ def load_spec(name: str) -> StudySpec:
 
 
 def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> StudySpec:
-    """Build a validated StudySpec from the parsed TOML of a study file."""
+    """Build a validated StudySpec from the parsed TOML of a study file (or a dict with the
+    same tables; ``model`` may then be a builder function)."""
     _reject_unknown(raw, _TOP_KEYS, source)
-    family = raw.get("family", "mlp")
-    if family not in FAMILIES:
-        raise SpecError(f"{source}: family: unknown model family '{family}'; valid: "
-                        f"{', '.join(FAMILIES)}")
+    model = _parse_model(raw, source)
+    family = model if isinstance(model, str) and model in FAMILIES else None
     seed = raw.get("seed", 0)
     if not _is_int(seed):
         raise SpecError(f"{source}: seed: got {seed!r}; expected an integer")
@@ -194,13 +269,17 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     if not isinstance(description, str):
         raise SpecError(f"{source}: description: expected a string")
 
-    data = _parse_data(_table(raw, "data", source), f"{source} [data]")
+    base_dir = str(Path(source).resolve().parent) if source.endswith(".toml") else None
+    data = _parse_data({**({"base_dir": base_dir} if base_dir else {}),
+                        **_table(raw, "data", source)}, f"{source} [data]")
+    metric, direction = _parse_objective(_table(raw, "objective", source),
+                                         f"{source} [objective]")
     budget_raw = _table(raw, "budget", source)
     _reject_unknown(budget_raw, _BUDGET_KEYS, f"{source} [budget]")
     budget = Budget(**budget_raw)
     _check_budget(budget, f"{source} [budget]")
 
-    objectives = _parse_objectives(raw.get("objectives", ["accuracy"]), source)
+    objectives = _parse_objectives(raw.get("objectives", ["metric"]), source)
     sampler = _parse_component(_table(raw, "sampler", source), "tpe", f"{source} [sampler]")
     check_sampler(sampler.name, sampler.options, f"{source} [sampler]")
     # Optuna cannot prune a multi-objective trial, so such a study prunes nothing by default.
@@ -209,15 +288,16 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     check_pruner(pruner.name, pruner.options, f"{source} [pruner]")
 
     space_raw = _table(raw, "space", source)
-    space = {key: parse_domain(key, value, f"{source} [space]")
+    # A builder of the user's may suggest names of its own; the built-in ones know only hpo's.
+    space = {key: parse_domain(key, value, f"{source} [space]", builder=family is None)
              for key, value in space_raw.items()}
     both = sorted({"n_layers", "units"} & set(space)) if "layers" in space else []
     if both:
         raise SpecError(f"{source} [space]: 'layers' sets whole architectures, so it cannot "
                         f"go with {' or '.join(both)}; keep one way of describing the layers")
     for key in space:
-        families = DIMENSIONS[key].families
-        if families is not None and family not in families:
+        families = DIMENSIONS[key].families if key in DIMENSIONS else None
+        if families is not None and family is not None and family not in families:
             raise SpecError(f"{source} [space] {key}: only the {', '.join(sorted(families))} "
                             f"family has it, this study is family = \"{family}\"; remove it "
                             f"or change the family")
@@ -241,7 +321,7 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     spec = StudySpec(
         name=name,
         description=description,
-        family=family,
+        model=model,
         seed=seed,
         data=data,
         budget=budget,
@@ -252,6 +332,8 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
         enqueue=enqueued,
         final=final,
         objectives=objectives,
+        metric=metric,
+        direction=direction,
         **links,
     )
     _check_objectives_fit(spec, f"{source} [sampler]", f"{source} [pruner]")
@@ -265,12 +347,67 @@ def _parse_objectives(raw: Any, source: str) -> tuple[str, ...]:
     if (not isinstance(raw, list) or not raw or not all(isinstance(o, str) for o in raw)
             or any(o not in OBJECTIVES for o in raw)):
         raise SpecError(f"{where}: got {raw!r}; expected a list of names from {valid}, e.g. "
-                        f'objectives = ["accuracy", "n_params"] (maximize validation accuracy, '
-                        f"minimize the parameter count)")
-    if raw[0] != "accuracy" or len(set(raw)) != len(raw):
-        raise SpecError(f"{where}: got {raw!r}; \"accuracy\" must come first and each name "
-                        f'only once: write objectives = ["accuracy"] or ["accuracy", "n_params"]')
+                        f'objectives = ["metric", "n_params"] (the [objective] metric, then '
+                        f"the parameter count, minimized)")
+    if raw[0] not in ("metric", "accuracy") or len(raw) != len(set(raw)) or \
+            {"metric", "accuracy"} <= set(raw):
+        raise SpecError(f"{where}: got {raw!r}; \"metric\" (or its older name \"accuracy\") "
+                        f"must come first and each name only once: write objectives = "
+                        f'["metric"] or ["metric", "n_params"]')
     return tuple(raw)
+
+
+def _parse_model(raw: Mapping[str, Any], source: str) -> str | Callable[..., Any]:
+    """``model = "module:function"`` (or a built-in: "mlp", "cnn"); ``family`` is its older
+    name for the built-ins."""
+    if "model" in raw and "family" in raw:
+        raise SpecError(f"{source}: give model or family, not both (family = \"mlp\" is the "
+                        f"same as model = \"mlp\")")
+    if "family" in raw:
+        family = raw["family"]
+        if family not in FAMILIES:
+            raise SpecError(f"{source}: family: unknown model family {family!r}; valid: "
+                            f"{', '.join(FAMILIES)} (or model = \"module:function\" for a "
+                            f"builder of your own)")
+        return family
+    model = raw.get("model", "mlp")
+    if callable(model):
+        return model
+    if not isinstance(model, str) or not (model in FAMILIES or _is_reference(model)):
+        raise SpecError(f"{source}: model: got {model!r}; expected \"module:function\" naming "
+                        f"a function that takes an Optuna trial and returns a Keras model, or "
+                        f"one of the built-in {', '.join(FAMILIES)}")
+    return model
+
+
+def _is_reference(text: str) -> bool:
+    module, sep, function = text.partition(":")
+    return bool(sep) and all(part.isidentifier() for part in module.split(".")) and \
+        all(part.isidentifier() for part in function.split("."))
+
+
+def _parse_objective(raw: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    _reject_unknown(raw, _OBJECTIVE_KEYS, where)
+    metric, direction = raw.get("metric"), raw.get("direction")
+    if direction is not None and direction not in DIRECTIONS:
+        raise SpecError(f"{where} direction: got {direction!r}; expected \"maximize\" or "
+                        f"\"minimize\"")
+    if metric is None:
+        if direction is not None:
+            raise SpecError(f"{where}: direction needs a metric; set metric too, e.g. "
+                            f"metric = \"val_loss\"")
+        return None, None
+    known = ", ".join(METRICS)
+    if not isinstance(metric, str) or not metric.startswith("val_"):
+        hint = f"; did you mean 'val_{metric}'?" if isinstance(metric, str) else ""
+        raise SpecError(f"{where} metric: unknown metric {metric!r}: trials are scored on "
+                        f"validation, so the name starts with val_, as Keras logs it "
+                        f"(known: {known}){hint}")
+    if metric not in METRICS and direction is None:
+        raise SpecError(f"{where} metric: unknown metric {metric!r}; known: {known}. For a "
+                        f"metric your own model logs, also set direction = \"maximize\" or "
+                        f"\"minimize\"")
+    return metric, direction
 
 
 def _check_objectives_fit(spec: StudySpec, sampler_where: str | None,
@@ -304,6 +441,8 @@ def _parse_enqueued(raw: Mapping[str, Any], space: Mapping[str, Domain],
         base, _, index = key.rpartition("_")
         per_layer = index.isdigit() and base in DIMENSIONS and DIMENSIONS[base].per_layer
         dim = DIMENSIONS[base] if per_layer else DIMENSIONS.get(key)
+        if dim is None and key in space:  # a builder's own name, given a domain in [space]
+            dim = Dimension("any", None, key)
         if dim is None or (dim.per_layer and not per_layer):
             raise SpecError(f"{where}: unknown parameter '{key}'; valid: "
                             f"{', '.join(n for n, d in DIMENSIONS.items() if not d.per_layer)}"
@@ -322,15 +461,22 @@ def _parse_enqueued(raw: Mapping[str, Any], space: Mapping[str, Domain],
     return params
 
 
-def parse_domain(name: str, raw: Any, where: str) -> Domain:
-    """One ``[space]`` entry: a table {low, high, log, step}, a list of choices, or a pin."""
+def parse_domain(name: str, raw: Any, where: str, builder: bool = False) -> Domain:
+    """One ``[space]`` entry: a table {low, high, log, step}, a list of choices, or a pin.
+
+    ``builder``: the study's model is a builder of the user's, which may suggest names hpo does
+    not know (whether it does is checked once it is built).
+    """
     dim = DIMENSIONS.get(name)
+    if dim is None and builder:
+        dim = builder_dimension(name, raw)
     if dim is None:
         raise SpecError(f"{where}: unknown hyperparameter '{name}'; valid: "
-                        f"{', '.join(DIMENSIONS)}")
+                        f"{', '.join(DIMENSIONS)} (a model = \"module:function\" builder may "
+                        f"suggest names of its own)")
     where = f"{where} {name}"
     if isinstance(raw, dict):
-        return _parse_range(name, raw, where)
+        return _parse_range(dim, name, raw, where)
     if isinstance(raw, list):
         if not raw:
             raise SpecError(f"{where}: the list of choices is empty; list at least one value")
@@ -341,8 +487,7 @@ def parse_domain(name: str, raw: Any, where: str) -> Domain:
     return Fixed(_check_value(dim, raw, where))
 
 
-def _parse_range(name: str, raw: dict[str, Any], where: str) -> Range:
-    dim = DIMENSIONS[name]
+def _parse_range(dim: Dimension, name: str, raw: dict[str, Any], where: str) -> Range:
     if dim.kind not in ("int", "float"):
         raise SpecError(f"{where}: a {{low, high}} range is only for numbers; give a list of "
                         f"choices instead ({dim.expected()})")
@@ -381,13 +526,37 @@ def _check_value(dim: Any, value: Any, where: str) -> Any:
 
 
 def _parse_data(raw: Mapping[str, Any], where: str) -> DataSpec:
-    _reject_unknown(raw, _DATA_KEYS, where)
+    _reject_unknown(raw, _DATA_KEYS | {"base_dir"}, where)
+    raw = dict(raw)
+    if "image_size" in raw:
+        size = raw["image_size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) and v >= 1
+                                                                  for v in size)):
+            raise SpecError(f"{where}: image_size: got {size!r}; expected [height, width] in "
+                            f"pixels, e.g. image_size = [64, 64]")
+        raw["image_size"] = tuple(size)
     data = DataSpec(**raw)
     if data.dataset not in DATASETS:
         raise SpecError(f"{where}: unknown dataset '{data.dataset}'; valid: {', '.join(DATASETS)}")
-    if data.dataset == "npz" and not data.path:
-        raise SpecError(f"{where}: dataset 'npz' needs path = \"file.npz\" holding x_train, "
-                        f"y_train, x_test, y_test")
+    needs = {"npz": "path = \"file.npz\" holding x_train, y_train (and x_test, y_test, or x, y)",
+             "csv": "path = \"file.csv\" with a header row, and target = \"column\"",
+             "images": "path = \"folder\" holding one sub-folder of images per class"}
+    if data.dataset in needs and not data.path:
+        raise SpecError(f"{where}: dataset '{data.dataset}' needs {needs[data.dataset]}")
+    if data.dataset == "csv" and not isinstance(data.target, str):
+        raise SpecError(f"{where}: dataset 'csv' needs target = \"column\", the name of the "
+                        f"column to predict")
+    for key, valid in (("task", TASKS), ("scale", SCALES), ("color_mode", COLOR_MODES)):
+        value = getattr(data, key)
+        if value is not None and value not in valid:
+            what = "an unknown task" if key == "task" else f"unknown {key}"
+            raise SpecError(f"{where}: {key}: {what} {value!r}; valid: {', '.join(valid)}"
+                            + (" (or leave it out to infer it from the labels)"
+                               if key == "task" else ""))
+    t = data.test_size
+    if not ((_is_int(t) and t >= 1) or (isinstance(t, float) and 0 < t < 1)):
+        raise SpecError(f"{where}: test_size: got {t!r}; expected a number of examples (an "
+                        f"integer >= 1) or a fraction between 0 and 1")
     v = data.validation_size
     valid = (_is_int(v) and v >= 1) or (isinstance(v, float) and 0 < v < 1)
     if not valid:

@@ -15,12 +15,11 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from hpo.errors import StorageError
+from hpo.record import FAIL_REASON, INTERRUPTED, PROCESS, SURPLUS
 
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 GRACE_FACTOR = 4  # heartbeats a running trial may miss before it is taken for dead
 MAX_RETRY = 2  # a trial whose worker died is re-run at most this many times
-INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
-SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
 
 
 def check_url(url: str) -> str:
@@ -198,7 +197,7 @@ _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
 def _counts(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
-    return trial.number not in retried and trial.user_attrs.get("fail_reason") not in (
+    return trial.number not in retried and trial.user_attrs.get(FAIL_REASON) not in (
         INTERRUPTED, SURPLUS)
 
 
@@ -226,13 +225,15 @@ def load_existing_study(url: str, study_name: str) -> optuna.Study:
 def open_study(
     url: str, study_name: str, directions: Sequence[str], identity: dict[str, object],
     metric_names: Sequence[str] | None = None,
+    storage: optuna.storages.BaseStorage | None = None,
 ) -> optuna.Study:
     """Create the study or resume it, refusing one whose trials trained on something else or
     were scored on other objectives (``directions``: "maximize" / "minimize", one each).
 
-    ``metric_names`` label the objectives in the dashboard and Optuna's plots.
+    ``metric_names`` label the objectives in the dashboard and Optuna's plots. ``storage``:
+    the storage of ``url`` if the caller opened it already.
     """
-    storage = open_storage(url)
+    storage = storage or open_storage(url)
     study = optuna.create_study(
         storage=storage, study_name=study_name, directions=list(directions), load_if_exists=True
     )
@@ -276,15 +277,21 @@ def dashboard_command(url: str) -> str:
     return f"optuna-dashboard {mask(url)}"
 
 
-def fail_orphans(study: optuna.Study, processes: set[str], since: datetime.datetime) -> None:
+def fail_orphans(storage: optuna.storages.BaseStorage, study: optuna.Study,
+                 processes: set[str], since: datetime.datetime) -> None:
     """After Ctrl-C: record as interrupted the trials that ``processes`` (host:pid tags) left
     RUNNING, never to stay so. A trial interrupted between its creation and its first write
-    has no tag yet; it counts as ours when it started after ``since`` (this run's start)."""
+    has no tag yet; it counts as ours when it started after ``since`` (this run's start).
+
+    ``storage`` is the study's, as hpo opened it: its public API reaches another process's
+    trials by number (``Study.tell`` would, but sets no attribute).
+    """
+    study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        tag = trial.user_attrs.get("process")
+        tag = trial.user_attrs.get(PROCESS)
         untagged_and_new = tag is None and trial.datetime_start is not None \
             and trial.datetime_start >= since
         if tag in processes or untagged_and_new:
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED)
-            study._storage.set_trial_state_values(trial._trial_id,
-                                                  optuna.trial.TrialState.FAIL)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_user_attr(trial_id, FAIL_REASON, INTERRUPTED)
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)

@@ -8,22 +8,31 @@ re-queued, and passes Ctrl-C on to the workers so every trial ends recorded.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import multiprocessing
+import multiprocessing.reduction
 import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import optuna
 
+from hpo import record
+from hpo.search import RunSetup
+from hpo.spec import reduce_read_only
 from hpo.storage import GRACE_FACTOR, count_finished, heartbeat_seconds
 
 logger = logging.getLogger("hpo")
+
+# The setup a worker gets holds the spec, whose tables are read-only mapping views; spawn's
+# pickler copies its dispatch table at import, so it needs telling on its own.
+multiprocessing.reduction.ForkingPickler.register(MappingProxyType, reduce_read_only)
 
 POLL_SECONDS = 1.0
 EXIT_INTERRUPTED = 130
@@ -39,7 +48,7 @@ def threads_per_worker(n_workers: int) -> int:
     return max(1, (cores or 1) // n_workers)
 
 
-def _worker_main(args: argparse.Namespace, index: int, n_workers: int, quota: int) -> None:
+def _worker_main(setup: RunSetup, index: int, n_workers: int, quota: int) -> None:
     """A worker process: its own threads, data and storage connection; ``quota`` trials."""
     threads = threads_per_worker(n_workers)
     # Before TensorFlow starts its thread pools.
@@ -50,17 +59,16 @@ def _worker_main(args: argparse.Namespace, index: int, n_workers: int, quota: in
     # (a background job); SIGTERM stops them the same way.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    from hpo._cli import configure_logging
-    from hpo.run import open_run, run_trials
+    from hpo._cli import configure_logging, import_tensorflow_quietly
+    from hpo.search import open_run, run_trials
 
-    configure_logging(args.debug, prefix=f"w{index} ")
+    configure_logging(setup.debug, prefix=f"w{index} ")
     try:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        setup, data, study = open_run(args)
-        run_trials(setup.spec, study, data.search, quota, worker=index)
+        import_tensorflow_quietly(setup.debug, threads)
+        # The supervisor checked the setup and the builder; the data is loaded here again.
+        run = open_run(setup, check=False)
+        run_trials(run.spec, run.study, run.data.search, quota, worker=index,
+                   builder=run.builder)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
 
@@ -75,8 +83,9 @@ class _Worker:
 class Supervisor:
     """Starts the workers, reports their trials, replaces dead ones, forwards Ctrl-C."""
 
-    args: argparse.Namespace
+    setup: RunSetup
     study: optuna.Study
+    storage: optuna.storages.BaseStorage
     target: int
     n_workers: int
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -118,7 +127,9 @@ class Supervisor:
                         died_at = time.monotonic()
                 if died_at is not None and time.monotonic() - died_at > grace:
                     died_at = None
-                    optuna.storages.fail_stale_trials(self.study)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        optuna.storages.fail_stale_trials(self.study)
                     needed = self._still_needed()
                     if needed > 0:
                         restarts += 1
@@ -135,7 +146,7 @@ class Supervisor:
         index = self._next_index
         self._next_index += 1
         process = self._ctx.Process(
-            target=_worker_main, args=(self.args, index, self.n_workers, quota),
+            target=_worker_main, args=(self.setup, index, self.n_workers, quota),
             name=f"hpo-worker-{index}",
         )
         process.start()
@@ -152,7 +163,7 @@ class Supervisor:
         """Trials no live worker will run: the dead workers' unstarted share and re-queues."""
         trials = self.study.get_trials(deepcopy=False)
         running = sum(t.state.name == "RUNNING" for t in trials)
-        started = {i: sum(t.user_attrs.get("worker") == i and t.state.name != "WAITING"
+        started = {i: sum(t.user_attrs.get(record.WORKER) == i and t.state.name != "WAITING"
                           for t in trials) for i in self.workers}
         still_to_start = sum(max(0, w.quota - started[i]) for i, w in self.workers.items())
         return self.target - count_finished(self.study) - running - still_to_start
@@ -172,8 +183,8 @@ class Supervisor:
         self._fail_orphans()
 
     def _fail_orphans(self) -> None:
-        from hpo.run import process_tag
+        from hpo.search import process_tag
         from hpo.storage import fail_orphans
 
-        fail_orphans(self.study, {process_tag(w.process.pid) for w in self.workers.values()},
-                     self._started)
+        fail_orphans(self.storage, self.study,
+                     {process_tag(w.process.pid) for w in self.workers.values()}, self._started)

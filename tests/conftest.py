@@ -59,6 +59,14 @@ def run_hpo(args: list[str], cwd: Path, module: str = "hpo.run",
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_python(code: str, cwd: Path, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -c code`` in a new process in ``cwd``, hpo importable from this checkout."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def write_mnist_like(path: Path, n_train: int = 60, n_test: int = 20, shape=(28, 28)) -> Path:
     """A tiny .npz in Keras's mnist.npz layout."""
     rng = np.random.default_rng(0)

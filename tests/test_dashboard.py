@@ -75,7 +75,7 @@ def test_the_dashboard_serves_the_study_with_its_trials_user_attributes(mixed_ru
             assert json.loads(attrs["history"])["val_accuracy"]
         pruned = next(t for t in trials if t["state"] == "Pruned")
         failed = next(t for t in trials if t["state"] == "Fail")
-        assert "Trial was pruned at epoch" in dict(
+        assert "pruned after epoch" in dict(
             (a["key"], a["value"]) for a in pruned["user_attrs"])["pruned_reason"]
         assert "diverged" in dict(
             (a["key"], a["value"]) for a in failed["user_attrs"])["fail_reason"]

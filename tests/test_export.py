@@ -53,5 +53,5 @@ def test_unknown_study_and_missing_storage_are_one_line_errors(stored_study, tmp
 def test_a_config_without_its_model_description_is_refused(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"params": {}}))
-    with pytest.raises(HpoError, match="lacks family, input_shape, n_classes"):
+    with pytest.raises(HpoError, match="lacks model, input_shape"):
         model_from_config(path)

@@ -58,7 +58,7 @@ def test_best_json_has_the_test_confusion_matrix_and_the_retrain_history(ran_stu
     _, _, out = ran_study
     best = json.loads((out / "best.json").read_text())
     # What best.json held before it had these keys is all still there.
-    for key in ("study", "trial", "family", "dataset", "input_shape", "n_classes", "params",
+    for key in ("study", "trial", "model", "dataset", "input_shape", "n_classes", "params",
                 "value", "n_params", "epochs", "seconds_per_epoch", "test_accuracy",
                 "test_loss", "n_train", "n_test", "retrain_seconds"):
         assert key in best

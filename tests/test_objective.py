@@ -74,13 +74,13 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_study_goes_on(data):
     assert sane.state.name == "COMPLETE"
 
 
-def test_a_trial_that_raises_fails_with_its_reason_and_its_attributes(data, monkeypatch):
-    def broken(*args, **kwargs):
+def test_a_trial_whose_builder_raises_fails_with_its_reason_and_its_attributes(data):
+    def broken(trial):
         raise ValueError("no such layer\nsecond line")
 
-    monkeypatch.setattr(hpo.objective, "build_model", broken)
     study = optuna.create_study(direction="maximize")
-    study.optimize(make_objective(tiny_spec(), data.search), n_trials=1, catch=(ValueError,))
+    study.optimize(make_objective(tiny_spec(), data.search, builder=broken), n_trials=1,
+                   catch=(ValueError,))
     trial = study.trials[0]
     assert trial.state.name == "FAIL"
     assert trial.user_attrs["fail_reason"] == "ValueError: no such layer"
@@ -99,8 +99,9 @@ def test_the_pruning_callback_stops_a_trial_after_one_epoch(data):
     study.optimize(make_objective(spec, data.search), n_trials=1)
     trial = study.trials[0]
     assert trial.state.name == "PRUNED"
-    assert trial.user_attrs["epochs"] == 1 and "pruned at epoch 0" in trial.user_attrs[
-        "pruned_reason"]
+    # Epochs counted from 1, in hpo's words, with the score that was behind.
+    assert trial.user_attrs["epochs"] == 1 and trial.user_attrs["pruned_reason"].startswith(
+        "pruned after epoch 1: val_accuracy ")
     assert list(trial.intermediate_values) == [0]
     assert_recorded(trial, 1)
     assert trial.user_attrs["history"]["val_accuracy"][0] == pytest.approx(
@@ -110,7 +111,8 @@ def test_the_pruning_callback_stops_a_trial_after_one_epoch(data):
 def test_the_objective_is_given_no_way_to_the_test_split(data):
     # The objective is built from the search splits alone: they carry no test arrays.
     fields = {f.name for f in dataclasses.fields(SearchData)}
-    assert fields == {"x_train", "y_train", "x_val", "y_val", "n_classes"}
+    assert fields == {"x_train", "y_train", "x_val", "y_val", "n_classes", "task", "scaling",
+                      "classes"}
     study = optuna.create_study(direction="maximize")
     study.optimize(make_objective(tiny_spec(), data.search), n_trials=2)
     assert data.test.opened == 0

@@ -92,10 +92,12 @@ def test_spec_is_frozen(tmp_path):
      ["[[enqueue]] #1 batch_size", "128 is outside the study's [space]"]),
     ("[[enqueue]]\nunits_2 = 'wide'", ["[[enqueue]] #1 units_2", "expected an integer"]),
     ("objectives = ['accuracy', 'size']", ["objectives: got ['accuracy', 'size']",
-                                          '"accuracy", "n_params"', 'objectives = ["accuracy"']),
+                                          '"metric", "accuracy", "n_params"',
+                                          'objectives = ["metric", "n_params"]']),
     ("objectives = 'n_params'", ["objectives: got 'n_params'", "expected a list"]),
     ("objectives = []", ["objectives: got []", "expected a list"]),
-    ("objectives = ['n_params', 'accuracy']", ["objectives", '"accuracy" must come first']),
+    ("objectives = ['n_params', 'accuracy']", ["objectives", 'older name "accuracy") must '
+                                                           'come first']),
     ("objectives = ['accuracy', 'accuracy']", ["objectives", "each name only once"]),
     ("objectives = ['accuracy', 'n_params']\n[pruner]\nname = 'median'",
      ["[pruner]: pruner 'median'", "cannot prune multi-objective trials",
@@ -142,7 +144,7 @@ def test_override_applies_and_validates(tmp_path):
 def test_a_multi_objective_study_prunes_nothing_unless_told_and_refuses_a_pruner_flag(tmp_path):
     single = spec_from("", tmp_path)
     assert (single.objectives, single.directions, single.pruner.name) == (
-        ("accuracy",), ["maximize"], "median")
+        ("metric",), ["maximize"], "median")
     spec = spec_from("objectives = ['accuracy', 'n_params']", tmp_path)
     assert spec.multi_objective and spec.directions == ["maximize", "minimize"]
     assert spec.pruner.name == "none"  # the default, as Optuna cannot prune these trials

@@ -1,0 +1,150 @@
+"""The trial record: what hpo stores per trial and per study, and what best.json holds.
+
+Every name a trial or study attribute is stored under lives here, so the objective, the
+results table, the report, the export and the workers agree on them, and so that reading a
+stored study (``hpo.report``, ``hpo.export``) needs neither TensorFlow nor Keras.
+
+Per trial (``trial.user_attrs``), set by the objective:
+
+``n_params``           the model's parameter count (None when no model was built)
+``epochs``             epochs trained, summed over folds
+``best_epoch``         the (1-based) epoch at which the study's metric peaked
+``seconds_per_epoch``  median epoch time after each model's first (which traces the graph)
+``fit_seconds``        all of ``model.fit``, tracing included
+``history``            the first model's per-epoch metrics (lists, 1 entry per epoch)
+``fold_scores``, ``cv_std``  with ``cv_folds``: each fold's best score and their spread
+``fail_reason``        why the trial failed (also ``interrupted`` and ``not needed``)
+``pruned_reason``      why the trial was pruned
+``worker``, ``process`` which worker and which host:pid ran it
+
+Per study (``study.user_attrs``): the identity a resumed run must match (``IDENTITY_KEYS``),
+the scaling of the search's inputs (``preprocessing``) and, after the final step, ``final``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+# -- trial attributes --------------------------------------------------------------------------
+N_PARAMS = "n_params"
+EPOCHS = "epochs"
+BEST_EPOCH = "best_epoch"
+SECONDS_PER_EPOCH = "seconds_per_epoch"
+FIT_SECONDS = "fit_seconds"
+HISTORY = "history"
+FOLD_SCORES = "fold_scores"
+CV_STD = "cv_std"
+FAIL_REASON = "fail_reason"
+PRUNED_REASON = "pruned_reason"
+WORKER = "worker"
+PROCESS = "process"
+
+INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
+SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
+
+# -- study attributes --------------------------------------------------------------------------
+# What a study was made with; a run that differs in any of them is another study. "family" is
+# the model: "mlp", "cnn" or a builder's "module:function".
+IDENTITY_KEYS = ("family", "dataset", "task", "input_shape", "n_classes", "n_outputs", "metric",
+                 "space", "inherited", "objectives")
+PREPROCESSING = "preprocessing"
+FINAL = "final"
+FINAL_OTHERS = "final_others"
+
+DEFAULT_METRIC = "val_accuracy"
+
+
+def trial_seed(seed: int, trial_number: int) -> int:
+    """The seed a trial trains with; the final retrain of that trial reuses it."""
+    return seed + trial_number
+
+
+def failure(trial: Any) -> str | None:
+    """Why a (frozen) trial failed or was pruned, as stored; None if it did neither."""
+    attrs = trial.user_attrs
+    return attrs.get(FAIL_REASON) or attrs.get(PRUNED_REASON) or None
+
+
+def study_metric(study: Any) -> str:
+    """The metric a stored study is scored on (studies made before metrics were chosen:
+    validation accuracy)."""
+    return study.user_attrs.get("metric") or DEFAULT_METRIC
+
+
+class Config(TypedDict, total=False):
+    """An exported configuration, and the first part of best.json.
+
+    ``model`` names the builder ("mlp", "cnn" or "module:function") that, called with a
+    ``FixedTrial`` of ``params``, rebuilds the model; ``input_shape``, ``task``, ``n_classes``
+    and ``n_outputs`` are what it was built for; ``preprocessing`` is how its inputs were
+    scaled (see ``hpo.data.Scaling``).
+    """
+
+    study: str
+    trial: int
+    model: str
+    dataset: str
+    task: str
+    input_shape: list[int]
+    n_classes: int | None
+    n_outputs: int
+    metric: str
+    params: dict[str, Any]
+    value: float | None
+    n_params: int | None
+    epochs: int | None
+    seconds_per_epoch: float | None
+    preprocessing: dict[str, Any] | None
+
+
+class BestJson(Config, total=False):
+    """best.json: a ``Config`` plus the final step's result.
+
+    ``test_score`` is the study's metric (without ``val_``) on the test split; classification
+    adds ``test_accuracy`` and the ``confusion_matrix`` (rows: true class, columns: predicted).
+    ``test_loss`` is the model's loss on the test predictions without weight penalties.
+    ``history`` is the retrain's loss (and accuracy) per epoch; ``others`` the other tested
+    trials' summaries, by trial number.
+    """
+
+    test_score: float
+    test_accuracy: float
+    test_loss: float
+    confusion_matrix: list[list[int]]
+    n_train: int
+    n_test: int
+    retrain_seconds: float
+    history: dict[str, list[float | None]]
+    others: dict[str, dict[str, Any]]
+
+
+def best_config(study: Any, trial: Any) -> Config:
+    """Everything needed to rebuild ``trial``'s model: see ``hpo.export.model_from_config``."""
+    attrs = study.user_attrs
+    metric = study_metric(study)
+    return Config(
+        study=study.study_name,
+        trial=trial.number,
+        model=attrs["family"],
+        dataset=attrs["dataset"],
+        task=attrs.get("task", "classification"),
+        input_shape=list(attrs["input_shape"]),
+        n_classes=attrs.get("n_classes"),
+        n_outputs=attrs.get("n_outputs", attrs.get("n_classes")),
+        metric=metric,
+        params=dict(trial.params),
+        value=trial.values[0] if trial.values else None,  # the metric, whatever the objectives
+        n_params=trial.user_attrs.get(N_PARAMS),
+        epochs=trial.user_attrs.get(BEST_EPOCH, trial.user_attrs.get(EPOCHS)),
+        seconds_per_epoch=trial.user_attrs.get(SECONDS_PER_EPOCH),
+        preprocessing=attrs.get(PREPROCESSING),
+    )
+
+
+# What study.user_attrs["final"] keeps of the final step's result.
+FINAL_SUMMARY = ("trial", "metric", "test_score", "test_accuracy", "test_loss", "epochs")
+
+
+def final_summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: result[k] for k in FINAL_SUMMARY if k in result}

@@ -1,0 +1,193 @@
+"""The search one process runs: open the study (data loaded once, the builder checked), then
+run trials into it. The CLI (``hpo.run``), ``hpo.tune`` and each ``--workers`` process use it.
+
+``open_run`` resolves everything a run needs from a ``RunSetup`` (checked flags and study file,
+nothing loaded): the data, the builder (probed once, so that a bad one stops before the study
+exists), and the study, created or resumed. ``run_trials`` then runs one worker's share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from hpo import pareto, record
+from hpo.errors import HpoError
+from hpo.spec import StudySpec
+from hpo.storage import SURPLUS, count_claimed, mask
+
+if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
+    from hpo.builders import Builder
+    from hpo.data import Arrays, Dataset, SearchData
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What one run resolved from its flags (or ``hpo.tune``'s arguments) and study file, all
+    checked, nothing loaded. Picklable: ``--workers`` hands it to each worker process."""
+
+    spec: StudySpec
+    study_name: str
+    url: str
+    out_dir: Path
+    data_dir: str | None = None
+    debug: bool = False
+
+
+@dataclass
+class OpenRun:
+    """A run ready to search: its setup (the metric resolved), data, builder and study."""
+
+    setup: RunSetup
+    data: Dataset
+    builder: Builder
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+
+    @property
+    def spec(self) -> StudySpec:
+        return self.setup.spec
+
+
+def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) -> OpenRun:
+    """Load the data once, check the builder on it (``check``), then create or resume the
+    study. Raises HpoError, before anything is written to the storage, for a bad setup."""
+    from hpo.builders import load_builder, probe
+    from hpo.data import load_dataset
+    from hpo.space import signature
+    from hpo.storage import open_storage, open_study
+
+    if setup.spec.follows:
+        setup = _inherit(setup)
+    spec = setup.spec
+    data = load_dataset(spec.data, setup.data_dir, seed=spec.seed, arrays=arrays)
+    builder = load_builder(spec.model, spec.data.base_dir)
+    search = data.search
+    spec = spec.for_task(search.task)
+    setup = dataclasses.replace(setup, spec=spec)
+    if check:
+        probe(spec, search, builder)
+    identity: dict[str, Any] = {
+        "family": spec.family, "dataset": data.name, "input_shape": list(search.input_shape),
+        "n_classes": search.n_classes, "space": signature(spec.space),
+        # A study stored before tasks and metrics lacks these; it gets them, and resumes.
+        "task": search.task, "n_outputs": search.n_outputs, "metric": spec.metric,
+    }
+    if spec.inherited:
+        identity["inherited"] = dict(spec.inherited)
+    identity["objectives"] = list(spec.objectives)
+    labels = [spec.metric if name in ("metric", "accuracy") else name
+              for name in spec.objectives]
+    storage = open_storage(setup.url)
+    study = open_study(setup.url, setup.study_name, spec.directions, identity,
+                       metric_names=labels, storage=storage)
+    if record.PREPROCESSING not in study.user_attrs:
+        study.set_user_attr(record.PREPROCESSING, search.scaling.to_json())
+    return OpenRun(setup, data, builder, study, storage)
+
+
+def _inherit(setup: RunSetup) -> RunSetup:
+    """Pin what ``follows`` names: the best parameters of that study, in the same storage."""
+    from hpo.errors import StorageError
+    from hpo.space import inherit
+    from hpo.storage import load_existing_study
+
+    spec = setup.spec
+    suffix = setup.study_name[len(spec.name):]  # "-digits" when --dataset changed the data
+    leader = f"{spec.follows}{suffix}"
+    how = (f"run `python -m hpo.run --study {spec.follows}` first (with the same --storage "
+           f"and --dataset)")
+    try:
+        study = load_existing_study(setup.url, leader)
+    except StorageError:
+        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which "
+                       f"{mask(setup.url)} does not hold; {how}") from None
+    best = pareto.best_trial(study)  # a multi-objective leader's recommended member
+    if best is None:
+        raise HpoError(f"study '{setup.study_name}' follows study '{leader}', which has no "
+                       f"completed trial yet; {how}")
+    inherited = MappingProxyType(inherit(best.params, spec.space))
+    return dataclasses.replace(setup, spec=dataclasses.replace(spec, inherited=inherited))
+
+
+def enqueue_first(spec: StudySpec, study: optuna.Study) -> int:
+    """Queue the study file's ``[[enqueue]]`` configurations in a new study; how many."""
+    if not spec.enqueue or study.trials:
+        return 0
+    for params in spec.enqueue:  # tried first: known-good configurations from the file
+        study.enqueue_trial(dict(params), skip_if_exists=True)
+    return len(spec.enqueue)
+
+
+def run_trials(
+    spec: StudySpec,
+    study: optuna.Study,
+    search: SearchData,
+    n_trials: int,
+    worker: int = 0,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+    builder: Builder | None = None,
+) -> None:
+    """Run ``n_trials`` trials of ``spec`` in this process (one worker's share)."""
+    from hpo.objective import failed, make_objective
+    from hpo.samplers import make_pruner, make_sampler
+    from hpo.space import grid_space
+
+    spec = spec if spec.metric else spec.for_task(search.task)
+    # Each worker, and each resumed run, gets its own sampler seed: no replayed draws.
+    study.sampler = make_sampler(
+        spec.sampler.name, spec.sampler.options,
+        seed=spec.seed + 1000 * worker + len(study.trials),
+        grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
+    )
+    # The pruner's steps are epochs, or folds when a trial cross-validates.
+    steps = spec.data.cv_folds or spec.budget.max_epochs
+    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps)
+    objective = make_objective(spec, search, builder)
+    target = spec.budget.trials
+
+    def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
+        trial.set_user_attr(record.WORKER, worker)
+        trial.set_user_attr(record.PROCESS, process_tag())
+        if count_claimed(trial.study, below=trial.number) >= target:
+            # Other workers (here or on other machines) filled the study first.
+            trial.set_user_attr(record.FAIL_REASON, SURPLUS)
+            trial.study.stop()
+            return failed(spec)
+        return objective(trial)
+
+    def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if count_claimed(study) >= target:
+            study.stop()
+
+    # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from
+    # the cyclic garbage collector, a full collection between trials scans only what trials
+    # made, ~15 ms instead of ~200 ms here (bench/overhead.py).
+    gc.collect()
+    gc.freeze()
+    try:
+        study.optimize(
+            gated,
+            n_trials=n_trials,
+            timeout=spec.budget.timeout,
+            # A bad trial (diverged, out of memory, an impossible config) fails alone.
+            catch=(Exception,),
+            callbacks=[*callbacks, stop_when_full],
+        )
+    finally:
+        gc.unfreeze()
+
+
+def process_tag(pid: int | None = None) -> str:
+    """Which machine and process runs a trial: "host:pid" (shown in the dashboard)."""
+    import socket
+
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
