@@ -157,10 +157,12 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
     guessing = guessing_loss(data)
     keys = history_keys(spec.metric)
 
-    def new_model(trial: optuna.Trial) -> tuple[keras.Model, EpochRecorder]:
+    def new_model(trial: optuna.Trial, recorder: EpochRecorder) -> keras.Model:
         with sampling(spec.space, spec.inherited):
             model = build(builder, trial, info, STEPS_PER_EXECUTION)
-        return model, EpochRecorder(guessing if _known_loss(model) else None, keys)
+        if not _known_loss(model):  # a loss of the user's: only NaN and inf are divergence
+            recorder.guessing, recorder.max_loss = None, math.inf
+        return model
 
     def objective(trial: optuna.Trial) -> Values:
         # A full garbage collection costs ~0.2 s with TensorFlow loaded (~15 ms once run_trials
@@ -169,12 +171,12 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
-        recorders: list[EpochRecorder] = []  # one per fold
+        recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
         n_params = None
         try:
-            model, recorder = new_model(trial)
-            recorders.append(recorder)
+            recorder = recorders[0]
+            model = new_model(trial, recorder)
             with sampling(spec.space, spec.inherited):
                 batch_size = int(param(trial, "batch_size"))
             n_params = int(model.count_params())
@@ -193,8 +195,9 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                         # The same seed: every fold starts from the initial weights the final
                         # retrain of this trial starts from, so folds differ by their data.
                         keras.utils.set_random_seed(seed)
-                        model, recorder = new_model(trial)
+                        recorder = EpochRecorder(guessing, keys)
                         recorders.append(recorder)
+                        model = new_model(trial, recorder)
                     try:
                         score, epoch = _fit(model, feeder, batch_size, spec, recorder)
                     except TrialDiverged as e:
@@ -237,7 +240,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             # Epochs and seconds summed over the folds: what the trial cost.
             _record_timing(trial, [r.seconds for r in recorders],
                            sum(r.fit_seconds for r in recorders))
-            trial.set_user_attr(record.HISTORY, recorders[0].history if recorders else {})
+            trial.set_user_attr(record.HISTORY, recorders[0].history)
             if k:
                 trial.set_user_attr(record.FOLD_SCORES, [rounded(s) for s in fold_scores])
                 trial.set_user_attr(record.CV_STD, rounded(statistics.stdev(fold_scores))

@@ -94,6 +94,9 @@ def tune(
     it, until it holds ``trials`` finished trials. Raises HpoError for a bad setup, before
     anything is stored.
     """
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.level == logging.NOTSET:  # "triggered tf.function retracing": each trial is a
+        tf_logger.setLevel(logging.ERROR)  # new model, retracing is expected
     name = study_name or f"tune-{getattr(build, '__name__', 'model')}"
     objective = {k: v for k, v in (("metric", metric), ("direction", direction)) if v}
     data = {"dataset": "arrays", "validation_size": validation_size, "test_size": test_size,

@@ -109,3 +109,105 @@ def test_more_folds_than_a_class_has_examples_is_a_data_error_at_load_time(tmp_p
     write_mnist_like(tmp_path / "mnist.npz", n_train=60, n_test=20)  # 6 of each class
     with pytest.raises(DataError, match=r"cv_folds = 7 cannot split the 60 .*; lower cv_folds"):
         load_dataset(DataSpec("mnist", validation_size=10, cv_folds=7), tmp_path)
+
+
+# -- tables, image folders, tasks and scaling -------------------------------------------------
+
+def write_csv(path, header, rows):
+    path.write_text("\n".join([",".join(header)] + [",".join(map(str, r)) for r in rows]) + "\n")
+    return path
+
+
+def csv_spec(path, **kwargs):
+    return DataSpec("csv", path=str(path), target=kwargs.pop("target", "label"),
+                    validation_size=kwargs.pop("validation_size", 0.25), **kwargs)
+
+
+def test_a_csv_is_a_table_with_its_target_column_and_a_carved_sealed_test_split(tmp_path):
+    rows = [(i, 2 * i + 0.5, i % 2) for i in range(40)]
+    data = load_dataset(csv_spec(write_csv(tmp_path / "t.csv", ["a", "b", "label"], rows),
+                                 scale="none"), seed=0)
+    s = data.search
+    assert s.task == "classification" and s.n_classes == 2 and s.input_shape == (2,)
+    assert len(s.y_train) + len(s.y_val) + len(data.test) == 40 and len(data.test) == 8
+    x_test, _ = data.test.open()
+    # Every example sits in exactly one split: the test split is carved off, not shared.
+    seen = np.concatenate([s.x_train[:, 0], s.x_val[:, 0], x_test[:, 0]])
+    assert sorted(seen.tolist()) == list(range(40))
+
+
+def test_float_targets_make_a_regression_and_integers_a_classification(tmp_path):
+    x = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    np.savez(tmp_path / "r.npz", x=x, y=x.sum(axis=1))
+    np.savez(tmp_path / "c.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    regression = load_dataset(DataSpec("npz", path=str(tmp_path / "r.npz")), seed=0).search
+    assert regression.task == "regression" and regression.n_classes is None
+    assert regression.info().output_widths() == (1,) and regression.y_train.dtype == np.float32
+    binary = load_dataset(DataSpec("npz", path=str(tmp_path / "c.npz")), seed=0).search
+    assert binary.task == "classification" and binary.info().output_widths() == (2, 1)
+
+
+def test_text_labels_are_encoded_and_kept_in_order(tmp_path):
+    rows = [(i, ["cat", "dog", "emu"][i % 3]) for i in range(30)]
+    search = load_dataset(csv_spec(write_csv(tmp_path / "t.csv", ["a", "label"], rows)),
+                          seed=0).search
+    assert search.classes == ("cat", "dog", "emu") and set(search.y_train) <= {0, 1, 2}
+
+
+def test_standardizing_uses_the_training_split_alone_and_is_stored(tmp_path):
+    rows = [(i * 10.0, i % 2) for i in range(40)]
+    data = load_dataset(csv_spec(write_csv(tmp_path / "t.csv", ["a", "label"], rows),
+                                 scale="standardize"), seed=0)
+    s = data.search
+    assert abs(s.x_train.mean()) < 1e-5 and abs(s.x_train.std() - 1) < 1e-4
+    assert abs(s.x_val.mean()) > 1e-3  # scaled with the training split's statistics, not its own
+    stored = s.scaling.to_json()
+    assert stored["scale"] == "standardize" and stored["formula"] == "(x - shift) / divide"
+    raw = s.scaling.invert(s.x_train)
+    assert np.allclose((raw - np.array(stored["shift"])) / np.array(stored["divide"]),
+                       s.x_train, atol=1e-5)
+
+
+def test_an_images_folder_is_read_with_its_class_subfolders(tmp_path):
+    import tensorflow as tf
+
+    for name in ("circle", "square"):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = tf.fill((12, 10, 3), 40 * i + (100 if name == "square" else 0))
+            tf.io.write_file(str(tmp_path / "img" / name / f"{i}.png"),
+                             tf.io.encode_png(tf.cast(pixels, tf.uint8)))
+    data = load_dataset(DataSpec("images", path=str(tmp_path / "img"), image_size=(8, 8),
+                                 validation_size=2, test_size=4), seed=0)
+    s = data.search
+    assert s.input_shape == (8, 8, 3) and s.classes == ("circle", "square")
+    assert s.scaling.kind == "unit" and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
+    assert len(s.y_train) + len(s.y_val) + len(data.test) == 12
+
+
+@pytest.mark.parametrize("rows, target, fragments", [
+    ([(1, 0), (2, 1)], "y", ["no target column 'y'", "its columns: a, label"]),
+    ([(1, 0), ("red", 1)], "label", ["column 'a' is not numeric", "'red'"]),
+    ([(1, 0), ("", 1)], "label", ["column 'a' has 1 empty, NaN or infinite"]),
+    ([(1, 0), ("inf", 1)], "label", ["column 'a' has 1 empty, NaN or infinite"]),
+])
+def test_a_bad_csv_is_named_with_the_column_and_the_fix(tmp_path, rows, target, fragments):
+    path = write_csv(tmp_path / "t.csv", ["a", "label"], rows)
+    with pytest.raises(DataError) as caught:
+        load_dataset(csv_spec(path, target=target), seed=0)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_a_class_too_small_to_split_is_named(tmp_path):
+    rows = [(i, 0) for i in range(10)] + [(99, 1)]
+    with pytest.raises(DataError, match=r"class 1 has only 1 example; a stratified split"):
+        load_dataset(csv_spec(write_csv(tmp_path / "t.csv", ["a", "label"], rows)), seed=0)
+
+
+def test_nan_features_in_arrays_are_refused_before_any_split():
+    x = np.ones((20, 3), dtype=np.float32)
+    x[4, 1] = np.nan
+    with pytest.raises(DataError, match=r"x holds 1 NaN or infinite value\(s\) \(the first in "
+                                        r"example 4\)"):
+        load_dataset(DataSpec("arrays"), arrays=(x, np.arange(20) % 2, None, None))

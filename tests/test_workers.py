@@ -183,11 +183,13 @@ def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
     import datetime
     import multiprocessing
 
-    from hpo.run import process_tag
-    from hpo.storage import INTERRUPTED, open_study
+    from hpo.search import process_tag
+    from hpo.storage import INTERRUPTED, open_storage, open_study
     from hpo.workers import Supervisor, _Worker
 
-    study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "w", ["maximize"], {})
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    storage = open_storage(url)
+    study = open_study(url, "w", ["maximize"], {}, storage=storage)
     dead = multiprocessing.get_context("spawn").Process(target=os.getpid)
     dead.start()
     dead.join()
@@ -196,7 +198,8 @@ def test_a_stopped_worker_never_leaves_its_trial_running(tmp_path):
     ours, theirs, untagged = study.ask(), study.ask(), study.ask()
     ours.set_user_attr("process", process_tag(dead.pid))
     theirs.set_user_attr("process", "elsewhere:1")
-    supervisor = Supervisor(None, study, 2, 1, lambda *a: None, workers={0: _Worker(dead, 1)})
+    supervisor = Supervisor(None, study, storage, 2, 1, lambda *a: None,
+                            workers={0: _Worker(dead, 1)})
     supervisor._started = started
     supervisor._interrupt()
     states = {t.number: t.state.name for t in study.get_trials()}
