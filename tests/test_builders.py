@@ -245,3 +245,43 @@ def test_hpo_param_reads_a_fixed_rebuild_and_defaults(tmp_path):
     assert live.params.keys() == {"kernel"} and "kernel" in context.used
     with pytest.raises(RuntimeError, match="call the builder through hpo"):
         hpo.param(live, "dropout")
+
+
+@pytest.mark.slow
+def test_a_builder_study_cross_validates_tests_each_trial_and_can_have_two_objectives(tmp_path):
+    name = write_study(tmp_path, trials=2, epochs=1, extra="")
+    path = tmp_path / "studies" / f"{name}.toml"
+    text = path.read_text().replace('seed = 1', 'seed = 1\nfinal = "each"\n'
+                                    'objectives = ["metric", "n_params"]')
+    path.write_text(text.replace("validation_size = 0.2", "validation_size = 0.2\ncv_folds = 2"))
+    result = run_hpo(["--study", name], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert all(len(t.user_attrs["fold_scores"]) == 2 for t in study.trials)
+    front = json.loads((tmp_path / "runs" / name / "front.json").read_text())
+    assert front["metric"] == "val_accuracy" and all(
+        m["test_score"] is not None for m in front["members"])
+    assert (tmp_path / "runs" / name / "report.html").is_file()
+
+
+def test_the_built_in_mlp_is_a_regression_model_on_float_targets():
+    import keras
+
+    from hpo.builders import build
+    from hpo.data import DataInfo
+    from hpo.models import mlp
+    from hpo.space import sampling
+
+    info = DataInfo((5,), "regression", None, 2)
+    with sampling(fixed={"n_layers": 1, "units_1": 4}):
+        model = build(mlp, optuna.trial.FixedTrial({}), info)
+    assert model.outputs[0].shape[-1] == 2 and model.layers[-1].activation is \
+        keras.activations.linear
+    assert model.loss == "mse"
+
+
+def test_reading_a_stored_study_loads_no_tensorflow(tmp_path):
+    result = run_python("import sys, hpo.export, hpo.report, hpo.results, hpo.record, "
+                        "hpo.dashboard; print('tensorflow' in sys.modules)", tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

@@ -29,6 +29,7 @@ def test_a_study_file_example_runs_prints_its_metric_and_exports_a_model(tmp_pat
     assert isinstance(best["test_score"], float)
     assert ("confusion_matrix" in best) == (task == "classification")
     assert best["preprocessing"]["scale"] == "standardize"
+    assert (tmp_path / "runs" / name / "report.html").is_file()
     exported = run_hpo(["--study", name, "--out", "configs"], tmp_path, module="hpo.export")
     assert exported.returncode == 0, exported.stderr
     (config,) = (tmp_path / "configs").glob("top1-*.json")
