@@ -75,7 +75,7 @@ def tuned_raw(search, epochs: int) -> float:
 
 def hpo_trial(spec, search, epochs: int, state: dict) -> float:
     """One trial of a study pinned to MODEL, as `python -m hpo.run` runs it (pruning callback,
-    TerminateOnNaN, storage writes); the objective is made once, as in a study."""
+    NaN check, storage writes); the objective is made once, as in a study."""
     import optuna
 
     from hpo.objective import make_objective

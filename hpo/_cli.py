@@ -76,7 +76,9 @@ def configure_logging(debug: bool, prefix: str = "") -> None:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.WARNING)
+    # Optuna's warnings about failed trials repeat each trial's params beside hpo's own line,
+    # which says why it failed; --debug shows them.
+    optuna.logging.set_verbosity(optuna.logging.INFO if debug else optuna.logging.ERROR)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     if not debug:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -47,16 +48,18 @@ def builder_name(model: str | Builder) -> str:
     return f"{model.__module__}:{model.__qualname__}"
 
 
-def load_builder(model: str | Builder, base_dir: str | Path | None = None) -> Builder:
+def load_builder(model: str | Builder, base_dir: str | Path | None = None,
+                 *more_dirs: str | Path | None) -> Builder:
     """The builder function ``model`` names, imported from ``base_dir`` (the study file's
-    folder), then the working directory, then the installed packages."""
+    folder), then the working directory, then ``more_dirs``, then the installed packages."""
     if callable(model):
         return model
     reference = BUILTIN.get(model, model)
     module_name, _, attr = reference.partition(":")
-    for folder in [str(Path.cwd())] + ([str(Path(base_dir))] if base_dir else []):
+    folders = [base_dir, Path.cwd(), *more_dirs]
+    for folder in reversed([str(Path(f)) for f in folders if f]):
         if folder not in sys.path:
-            sys.path.insert(0, folder)  # the study's folder ends up first
+            sys.path.insert(0, folder)  # base_dir ends up first
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -122,6 +125,34 @@ def rebuild(builder: Builder, params: Mapping[str, Any], info: DataInfo,
 
     with sampling(fixed=params):
         return build(builder, optuna.trial.FixedTrial(dict(params)), info, steps_per_execution)
+
+
+def describe(model: keras.Model) -> dict[str, Any]:
+    """The model as Keras alone rebuilds it: ``keras.models.model_from_json(json.dumps(
+    d["model"]))`` and ``keras.optimizers.deserialize(d["optimizer"])`` (its learning rate
+    schedule included), then compile with ``d["loss"]`` and ``d["metrics"]``."""
+    compiled = model.get_compile_config() or {}  # Keras's own serialization of compile()
+    return {
+        "model": json.loads(model.to_json()),
+        "optimizer": compiled.get("optimizer"),
+        "loss": compiled.get("loss"),
+        "metrics": compiled.get("metrics"),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    """The versions an export was written with (read from the installed packages)."""
+    from importlib import metadata
+
+    from hpo import __version__
+
+    found: dict[str, str | None] = {"hpo": __version__}
+    for package in ("keras", "tensorflow", "optuna"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
 
 
 def check_outputs(model: keras.Model, info: DataInfo) -> None:

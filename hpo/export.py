@@ -30,12 +30,14 @@ logger = logging.getLogger(__name__)
 FORMATS = ("json", "yaml")
 
 
-def top_configs(study, k: int | None = None) -> list[dict[str, Any]]:
+def top_configs(study, k: int | None = None, with_keras: bool = False
+                ) -> list[dict[str, Any]]:
     """The ``k`` best complete trials of ``study`` as rebuildable configs, best first.
 
     A multi-objective study's candidates are its Pareto front members, by validation accuracy;
     each config says whether it is the ``recommended`` one. ``k`` None: the best trial, or the
-    whole front.
+    whole front. ``with_keras``: each config also gets ``keras``, the model as Keras alone
+    rebuilds it (the builder is called to make it: TensorFlow is loaded).
     """
     from hpo.record import best_config
 
@@ -52,6 +54,10 @@ def top_configs(study, k: int | None = None) -> list[dict[str, Any]]:
         config["rank"] = rank
         if multi:
             config["recommended"] = trial.number == chosen.number
+        if with_keras:
+            from hpo.builders import describe, versions
+
+            config.update(keras=describe(model_from_config(config)), versions=versions())
         configs.append(config)
     return configs
 
@@ -105,7 +111,7 @@ def model_from_config(source: str | Path | Mapping[str, Any], builder=None):
 
     config = load_config(source)
     base_dir = None if isinstance(source, Mapping) else Path(source).resolve().parent
-    builder = builder or load_builder(config["model"], base_dir)
+    builder = builder or load_builder(config["model"], base_dir, config.get("builder_dir"))
     task = config.get("task", "classification")
     n_classes = config.get("n_classes")
     info = DataInfo(tuple(config["input_shape"]), task, n_classes,
@@ -130,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "multi-objective study, the K most accurate members of its Pareto front "
                    "(default: all of them)")
     p.add_argument("--format", choices=FORMATS, default="json", help="file format")
-    p.add_argument("--out", metavar="DIR", help="directory (default: runs/STUDY/configs/)")
+    p.add_argument("--out", metavar="DIR", help="directory (default: configs/ in the folder "
+                   "the study's latest run wrote to, runs/STUDY/ unless it had --out)")
     return p
 
 
@@ -140,10 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     study = load_existing_study(check_url(args.storage), args.study)
-    configs = top_configs(study, args.top)
+    from hpo._cli import import_tensorflow_quietly
+
+    import_tensorflow_quietly(args.debug)
+    configs = top_configs(study, args.top, with_keras=True)
     if not configs:
         raise HpoError(f"study '{args.study}' has no complete trial to export yet")
-    out_dir = Path(args.out) if args.out else Path("runs") / args.study / "configs"
+    from hpo.record import out_dir as run_dir
+
+    out_dir = Path(args.out) if args.out else run_dir(study) / "configs"
     multi = pareto.is_multi_objective(study)
     if multi:
         print(f"the Pareto front of study '{args.study}' (validation accuracy vs parameters), "

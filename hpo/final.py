@@ -20,7 +20,7 @@ import optuna
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from hpo import pareto, record
-from hpo.builders import Builder, load_builder, rebuild
+from hpo.builders import Builder, describe, load_builder, rebuild, versions
 from hpo.data import Dataset
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
 from hpo.objective import rounded, trial_seed
@@ -77,6 +77,8 @@ def retrain_and_test_model(
         config = dict(best_config(study, trial))
         config["preprocessing"] = scaling.to_json()
         model, retrained = _retrain(spec, builder, trial, data, x, y, int(config["epochs"]))
+        config.update(seed=trial_seed(spec, trial.number), keras=describe(model),
+                      versions=versions())
         return model, {**config, **_score(spec, model, retrained, data, x_test, y_test)}
 
     model, result = retrain_and_score(best)

@@ -87,6 +87,13 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # Keras's TerminateOnNaN, without its "Batch 31: Invalid loss" line on stdout: the
+        # trial's fail_reason says it.
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
         logs = logs or {}
@@ -171,6 +178,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
+        trial.set_user_attr(record.SEED, seed)
         recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
         n_params = None
@@ -269,7 +277,7 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
     """Train ``model`` on one feeder's splits; its best score of the study's metric and the
     (1-based) epoch that reached it. Raises TrialDiverged, and whatever ``callbacks`` raise."""
     maximize = spec.direction == "maximize"
-    callbacks = (recorder, keras.callbacks.TerminateOnNaN(), *callbacks)
+    callbacks = (recorder, *callbacks)
     if spec.budget.patience:
         callbacks += (keras.callbacks.EarlyStopping(
             monitor=spec.metric, mode="max" if maximize else "min",
@@ -293,7 +301,7 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
         if not scores and losses and math.isfinite(losses[-1]):
             raise ValueError(f"the model logs no {spec.metric}; it logs "
                              f"{', '.join(history.history)}")
-        # TerminateOnNaN stopped the epoch mid-way, before the recorder saw its end.
+        # The recorder stopped the epoch mid-way at a NaN loss, before the epoch's end.
         raise TrialDiverged(f"diverged: training loss {losses[-1] if losses else 'NaN'} in "
                             f"epoch {len(losses)}")
     finite = [i for i, v in enumerate(scores) if v is not None and math.isfinite(v)]

@@ -16,14 +16,17 @@ Per trial (``trial.user_attrs``), set by the objective:
 ``fail_reason``        why the trial failed (also ``interrupted`` and ``not needed``)
 ``pruned_reason``      why the trial was pruned
 ``worker``, ``process`` which worker and which host:pid ran it
+``seed``               the seed it trained with (the final retrain reuses it)
 
 Per study (``study.user_attrs``): the identity a resumed run must match (``IDENTITY_KEYS``),
-the scaling of the search's inputs (``preprocessing``) and, after the final step, ``final``.
+the scaling of the search's inputs (``preprocessing``), the latest run's output folder
+(``out_dir``) and, after the final step, ``final``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypedDict
 
 # -- trial attributes --------------------------------------------------------------------------
@@ -39,6 +42,7 @@ FAIL_REASON = "fail_reason"
 PRUNED_REASON = "pruned_reason"
 WORKER = "worker"
 PROCESS = "process"
+SEED = "seed"
 
 INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
 SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
@@ -49,6 +53,8 @@ SURPLUS = "not needed"  # the fail_reason of a trial started after the study was
 IDENTITY_KEYS = ("family", "dataset", "task", "input_shape", "n_classes", "n_outputs", "metric",
                  "space", "inherited", "objectives")
 PREPROCESSING = "preprocessing"
+OUT_DIR = "out_dir"  # where the latest run wrote best.json, the report and the results
+BUILDER_DIR = "builder_dir"  # the study file's folder, where its builder was imported from
 FINAL = "final"
 FINAL_OTHERS = "final_others"
 
@@ -66,6 +72,11 @@ def failure(trial: Any) -> str | None:
     return attrs.get(FAIL_REASON) or attrs.get(PRUNED_REASON) or None
 
 
+def out_dir(study: Any) -> Path:
+    """Where the study's latest run wrote its files (runs/<study> for older studies)."""
+    return Path(study.user_attrs.get(OUT_DIR) or Path("runs") / study.study_name)
+
+
 def study_metric(study: Any) -> str:
     """The metric a stored study is scored on (studies made before metrics were chosen:
     validation accuracy)."""
@@ -78,7 +89,11 @@ class Config(TypedDict, total=False):
     ``model`` names the builder ("mlp", "cnn" or "module:function") that, called with a
     ``FixedTrial`` of ``params``, rebuilds the model; ``input_shape``, ``task``, ``n_classes``
     and ``n_outputs`` are what it was built for; ``preprocessing`` is how its inputs were
-    scaled (see ``hpo.data.Scaling``).
+    scaled (see ``hpo.data.Scaling``); ``seed`` the trial's seed and ``space`` the study's
+    search space. ``keras`` (see ``hpo.builders.describe``) rebuilds the model with Keras
+    alone: its architecture as ``model.to_json()`` and its compile settings (the optimizer
+    serialized with its learning rate schedule, the loss, the metrics); ``versions`` are those
+    it was written with.
     """
 
     study: str
@@ -96,6 +111,11 @@ class Config(TypedDict, total=False):
     epochs: int | None
     seconds_per_epoch: float | None
     preprocessing: dict[str, Any] | None
+    seed: int | None
+    space: dict[str, str] | None
+    builder_dir: str | None
+    keras: dict[str, Any]
+    versions: dict[str, str | None]
 
 
 class BestJson(Config, total=False):
@@ -139,6 +159,9 @@ def best_config(study: Any, trial: Any) -> Config:
         epochs=trial.user_attrs.get(BEST_EPOCH, trial.user_attrs.get(EPOCHS)),
         seconds_per_epoch=trial.user_attrs.get(SECONDS_PER_EPOCH),
         preprocessing=attrs.get(PREPROCESSING),
+        seed=trial.user_attrs.get(SEED),
+        space=attrs.get("space"),
+        builder_dir=attrs.get(BUILDER_DIR),
     )
 
 

@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                "curves and the confusion matrix) for a stored study.")
     p.add_argument("--out", metavar="DIR",
                    help="where the report goes, and where the run's best.json is read from if "
-                   "there (default: runs/STUDY/)")
+                   "there (default: the folder the study's latest run wrote to)")
     p.add_argument("--top", type=positive_int, default=TOP_K, metavar="K",
                    help=f"trials in the table of the best ones (default: {TOP_K})")
     return p
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(args: argparse.Namespace) -> int:
     url = check_url(args.storage)
     study = load_existing_study(url, args.study)
-    out_dir = Path(args.out) if args.out else Path("runs") / args.study
+    out_dir = Path(args.out) if args.out else record.out_dir(study)
     final = read_final(out_dir / "best.json", args.study)
     html_path, *images = write_report(study, out_dir, final, args.top)
     print(f"wrote {html_path}" + "".join(f", {p}" for p in images)

@@ -91,6 +91,11 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
                        metric_names=labels, storage=storage)
     if record.PREPROCESSING not in study.user_attrs:
         study.set_user_attr(record.PREPROCESSING, search.scaling.to_json())
+    if spec.data.base_dir and record.BUILDER_DIR not in study.user_attrs:
+        study.set_user_attr(record.BUILDER_DIR, spec.data.base_dir)
+    if check and study.user_attrs.get(record.OUT_DIR) != str(setup.out_dir.resolve()):
+        # Where this run writes: hpo.export and hpo.report look there by default.
+        study.set_user_attr(record.OUT_DIR, str(setup.out_dir.resolve()))
     return OpenRun(setup, data, builder, study, storage)
 
 

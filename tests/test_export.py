@@ -55,3 +55,42 @@ def test_a_config_without_its_model_description_is_refused(tmp_path):
     path.write_text(json.dumps({"params": {}}))
     with pytest.raises(HpoError, match="lacks model, input_shape"):
         model_from_config(path)
+
+
+KERAS_ALONE = """
+import json, sys
+sys.modules["hpo"] = None  # hpo is not importable: Keras alone rebuilds the model
+import keras
+
+config = json.load(open(sys.argv[1]))
+model = keras.models.model_from_json(json.dumps(config["keras"]["model"]))
+optimizer = keras.optimizers.deserialize(config["keras"]["optimizer"])
+model.compile(optimizer=optimizer, loss=config["keras"]["loss"]["config"],
+              metrics=config["keras"]["metrics"])
+lr = optimizer.get_config()["learning_rate"]
+print(json.dumps({"n_params": model.count_params(), "optimizer": type(optimizer).__name__,
+                  "schedule": lr.get("class_name") if isinstance(lr, dict) else None,
+                  "decay_rate": lr["config"]["decay_rate"] if isinstance(lr, dict) else None}))
+"""
+
+
+def test_an_exported_config_rebuilds_with_keras_alone(tmp_path, study_file, monkeypatch):
+    import subprocess
+    import sys
+
+    # SGD with inverse-time decay: the schedule must survive the trip, not be dropped.
+    study_file.write_text(study_file.read_text().replace(
+        'optimizer = ["adam", "sgd"]', 'optimizer = "sgd"\ndecay = 0.01'))
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--study", "tiny", "--trials", "2", "--no-final"]) == 0
+    assert main(["--study", "tiny", "--out", "cfg"]) == 0
+    (path,) = (tmp_path / "cfg").glob("*.json")
+    config = json.loads(path.read_text())
+    assert config["seed"] == 1 + config["trial"] and config["space"]["decay"]
+    assert {"hpo", "keras", "tensorflow"} <= set(config["versions"])
+    out = subprocess.run([sys.executable, "-c", KERAS_ALONE, str(path)], cwd=tmp_path,
+                         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    rebuilt = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rebuilt == {"n_params": config["n_params"], "optimizer": "SGD",
+                       "schedule": "InverseTimeDecay", "decay_rate": 0.01}
