@@ -205,12 +205,13 @@ class StudySpec:
 
 
 def studies_dirs() -> list[Path]:
-    """Where study names are looked up: $HPO_STUDIES_DIR, ./studies, then the bundled ones."""
+    """Where study names are looked up: $HPO_STUDIES_DIR, ./studies, then the ones shipped in
+    the package (hpo/studies; a clone's studies/ is a link to them)."""
     dirs = []
     if os.environ.get("HPO_STUDIES_DIR"):
         dirs.append(Path(os.environ["HPO_STUDIES_DIR"]))
     dirs.append(Path.cwd() / "studies")
-    dirs.append(Path(__file__).resolve().parent.parent / "studies")
+    dirs.append(Path(__file__).resolve().parent / "studies")
     unique: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
