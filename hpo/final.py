@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +84,8 @@ def retrain_and_test_model(
         return model, {**config, **_score(spec, model, retrained, data, x_test, y_test)}
 
     model, result = retrain_and_score(best)
+    if spec.final_seeds > 1:
+        result.update(_over_seeds(spec, builder, best, data, x, y, x_test, y_test, result))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
     tested = {t.number: retrain_and_score(t)[1] for t in others if t.number != best.number}
@@ -92,6 +96,49 @@ def retrain_and_test_model(
     if tested:
         study.set_user_attr(record.FINAL_OTHERS, result["others"])
     return model, result
+
+
+# Seeds of the extra retrains: far from the trials' own (seed + trial number).
+SEED_STRIDE = 10_007
+
+
+def seeds_for(first: int, n: int) -> list[int]:
+    return [first + SEED_STRIDE * i for i in range(n)]
+
+
+def _over_seeds(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
+                data: Dataset, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
+                y_test: np.ndarray, first: dict[str, Any]) -> dict[str, Any]:
+    """Retrain ``trial`` with ``spec.final_seeds - 1`` more seeds and test each: the test
+    score's mean, spread and a 95% interval (``interval``). ``first``: the first seed's result.
+    """
+    seeds = seeds_for(first["seed"], spec.final_seeds)
+    scores = [first["test_score"]]
+    for seed in seeds[1:]:
+        model, retrained = _retrain(spec, builder, trial, data, x, y, int(first["epochs"]), seed)
+        scores.append(_score(spec, model, retrained, data, x_test, y_test)["test_score"])
+    mean = statistics.fmean(scores)
+    sd = statistics.stdev(scores)
+    accuracy_like = first["metric"].removeprefix("val_") in ("accuracy", "binary_accuracy",
+                                                             "sparse_categorical_accuracy")
+    low, high = interval(mean, sd, len(scores), len(y_test) if accuracy_like else None)
+    return {"seeds": seeds, "test_scores": scores, "test_mean": mean, "test_sd": sd,
+            "test_ci95": [low, high]}
+
+
+def interval(mean: float, sd: float, k: int, n_test: int | None) -> tuple[float, float]:
+    """A 95% interval for the expected test score of the configuration: the seed spread
+    (Student's t with k - 1 degrees of freedom on the mean of k seeds) and, for an accuracy, the
+    test set's own sampling error (binomial, on n_test examples), added in quadrature."""
+    from scipy import stats
+
+    seed_part = stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)
+    test_part = 0.0
+    if n_test:
+        p = min(max(mean, 0.0), 1.0)
+        test_part = 1.96 * math.sqrt(p * (1 - p) / n_test)
+    half = math.hypot(seed_part, test_part)
+    return mean - half, mean + half
 
 
 FRONT_FILE = "front.json"
@@ -137,11 +184,12 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
 
 
 def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial, data: Dataset,
-             x: np.ndarray, y: np.ndarray, epochs: int) -> tuple[keras.Model, dict[str, Any]]:
-    """``trial``'s model, trained with its seed on ``x, y`` (train + validation) for
-    ``epochs``."""
+             x: np.ndarray, y: np.ndarray, epochs: int, seed: int | None = None
+             ) -> tuple[keras.Model, dict[str, Any]]:
+    """``trial``'s model, trained with ``seed`` (default: the trial's own) on ``x, y`` (train +
+    validation) for ``epochs``."""
     keras.backend.clear_session()
-    keras.utils.set_random_seed(trial_seed(spec, trial.number))
+    keras.utils.set_random_seed(trial_seed(spec, trial.number) if seed is None else seed)
     model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION)
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs", trial.number, len(y), epochs)

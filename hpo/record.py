@@ -55,6 +55,9 @@ IDENTITY_KEYS = ("family", "dataset", "task", "input_shape", "n_classes", "n_out
 PREPROCESSING = "preprocessing"
 OUT_DIR = "out_dir"  # where the latest run wrote best.json, the report and the results
 BUILDER_DIR = "builder_dir"  # the study file's folder, where its builder was imported from
+# How the latest run searched: sampler, pruner, seed, the space's domains, the validation
+# split's size and the library versions (the report shows them).
+SEARCH = "search"
 FINAL = "final"
 FINAL_OTHERS = "final_others"
 
@@ -121,14 +124,22 @@ class Config(TypedDict, total=False):
 class BestJson(Config, total=False):
     """best.json: a ``Config`` plus the final step's result.
 
-    ``test_score`` is the study's metric (without ``val_``) on the test split; classification
-    adds ``test_accuracy`` and the ``confusion_matrix`` (rows: true class, columns: predicted).
+    ``test_score`` is the study's metric (without ``val_``) on the test split, of the first
+    seed's model (model.keras); with ``final_seeds`` > 1, ``seeds``, ``test_scores`` (one per
+    seed), ``test_mean``, ``test_sd`` and ``test_ci95`` (see ``hpo.final.interval``).
+    Classification adds ``test_accuracy`` and the ``confusion_matrix`` (rows: true class,
+    columns: predicted), both of the first seed's model.
     ``test_loss`` is the model's loss on the test predictions without weight penalties.
     ``history`` is the retrain's loss (and accuracy) per epoch; ``others`` the other tested
     trials' summaries, by trial number.
     """
 
     test_score: float
+    seeds: list[int]
+    test_scores: list[float]
+    test_mean: float
+    test_sd: float
+    test_ci95: list[float]
     test_accuracy: float
     test_loss: float
     confusion_matrix: list[list[int]]
@@ -166,7 +177,8 @@ def best_config(study: Any, trial: Any) -> Config:
 
 
 # What study.user_attrs["final"] keeps of the final step's result.
-FINAL_SUMMARY = ("trial", "metric", "test_score", "test_accuracy", "test_loss", "epochs")
+FINAL_SUMMARY = ("trial", "metric", "test_score", "test_accuracy", "test_loss", "epochs",
+                 "test_mean", "test_sd", "test_ci95")
 
 
 def final_summary(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ def write_report(study: optuna.Study, out_dir: Path,
         study) else []
     sections = [
         ("Summary", _summary(study, best, final)),
+        ("Search space", _space_table(study, best)),
+        ("How it searched", _run_table(study)),
         *front,
         ("Learning curves", _figure_or_note(
             lambda: _curves_figure(curves, panels),
@@ -126,9 +128,17 @@ def _confusion_note(final: Mapping[str, Any] | None) -> str:
 
 # -- Optuna's plots ----------------------------------------------------------------------------
 
+# Below this many complete trials, fANOVA's importances are mostly noise: a forest fitted on
+# a handful of points ranks dimensions by chance (and disagrees with the dashboard's, fitted
+# with another seed). Ten is also where TPE's default start-up ends.
+MIN_IMPORTANCE_TRIALS = 10
+# Parallel coordinates and slices stay legible with this many dimensions at most.
+MAX_PLOTTED_PARAMS = 6
+
+
 def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
     from optuna import visualization as vis
-    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     trials = study.get_trials(deepcopy=False)
     n_complete = sum(t.state.name == "COMPLETE" for t in trials)
@@ -138,28 +148,80 @@ def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
     # Optuna's single-target plots need a target for a multi-objective study: the study's
     # metric. Its trials report no epochs (they cannot be pruned).
     metric = record.study_metric(study)
-    on = {"target": pareto.accuracy, "target_name": metric} if multi else {}
+    on = {"target": pareto.accuracy, "target_name": metric} if multi else \
+        {"target_name": metric}
     steps_note = ("has nothing to show: multi-objective trials report no per-epoch values, as "
                   "Optuna cannot prune them" if multi else "needs a trial that reported an epoch")
+    enough = n_complete >= MIN_IMPORTANCE_TRIALS
+    importances: dict[str, float] = {}
+    if enough:
+        try:
+            importances = get_param_importances(
+                study, evaluator=FanovaImportanceEvaluator(seed=0),
+                target=pareto.accuracy if multi else None)
+        except (ValueError, RuntimeError):
+            importances = {}
+    varied = [n for n, _ in sorted(importances.items(), key=lambda kv: -kv[1])] or \
+        _varied_names(trials)
+    shown = varied[:MAX_PLOTTED_PARAMS] or None
+    which = (f"the {len(shown)} most important of {len(varied)} dimensions" if importances
+             else f"{len(shown)} of the {len(varied)} searched dimensions") if shown and \
+        len(varied) > len(shown) else None
+
+    def history() -> Figure:
+        return _axes(vis.plot_optimization_history(study, **on), "trial", metric)
+
+    def intermediate() -> Figure:
+        figure = vis.plot_intermediate_values(study)
+        for trace in figure.data:  # Optuna's steps count epochs from 0; hpo from 1
+            if trace.x is not None:
+                trace.x = [x + 1 for x in trace.x]
+        return _axes(figure, "epoch", metric)
+
+    def importance() -> Figure:
+        figure = vis.plot_param_importances(
+            study, evaluator=FanovaImportanceEvaluator(seed=0), **on)
+        figure.update_layout(title=f"Hyperparameter importances for {metric}, from "
+                                   f"{n_complete} complete trials (fANOVA)")
+        return figure
+
     plots: list[tuple[str, Callable[[], Figure], str | None]] = [
-        ("optimization history", lambda: vis.plot_optimization_history(study, **on),
+        ("optimization history", history, None if n_complete else need_complete),
+        (f"intermediate values ({metric} per epoch)", intermediate,
+         None if has_steps else steps_note),
+        ("parameter importances" + (f" for {metric}" if multi else ""), importance,
+         None if enough else
+         f"needs at least {MIN_IMPORTANCE_TRIALS} complete trials to say more than noise; this "
+         f"study has {n_complete}"),
+        ("parallel coordinate" + (f" ({which})" if which else ""),
+         lambda: vis.plot_parallel_coordinate(study, params=shown, **on),
          None if n_complete else need_complete),
-        (f"intermediate values ({metric} per epoch)",
-         lambda: vis.plot_intermediate_values(study), None if has_steps else steps_note),
-        ("parameter importances" + (f" for {metric}" if multi else ""),
-         lambda: vis.plot_param_importances(
-             study, evaluator=FanovaImportanceEvaluator(seed=0), **on),
-         None if n_complete >= 2 else
-         f"needs at least 2 complete trials; this study has {n_complete}"),
-        ("parallel coordinate", lambda: vis.plot_parallel_coordinate(study, **on),
+        ("slice" + (f" ({which})" if which else ""),
+         lambda: _axes(vis.plot_slice(study, params=shown, **on), None, metric),
          None if n_complete else need_complete),
-        ("slice", lambda: vis.plot_slice(study, **on), None if n_complete else need_complete),
     ]
     if multi:
         plots.insert(0, ("Pareto front", lambda: vis.plot_pareto_front(study),
                          None if n_complete else need_complete))
     return [(title, _figure_or_note(draw, f"The {title} plot {why}." if why else None))
             for title, draw, why in plots]
+
+
+def _varied_names(trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
+    """Parameters that took more than one value, in the order trials first set them."""
+    values: dict[str, set[str]] = {}
+    for t in trials:
+        for name, value in t.params.items():
+            values.setdefault(name, set()).add(repr(value))
+    return [name for name, seen in values.items() if len(seen) > 1]
+
+
+def _axes(figure: Figure, x: str | None, y: str) -> Figure:
+    """Name the axes as an ML engineer reads them: "epoch", "val_accuracy"."""
+    if x:
+        figure.update_xaxes(title_text=x)
+    figure.update_layout(yaxis_title=y)
+    return figure
 
 
 def _figure_or_note(draw: Callable[[], Figure | None], note: str | None) -> str:
@@ -310,6 +372,76 @@ def _confusion_png(matrix: Sequence[Sequence[int]], final: Mapping[str, Any], pa
 
 # -- tables and the page -----------------------------------------------------------------------
 
+def _space_table(study: optuna.Study, best) -> str:
+    """Each searched dimension's domain and the best trial's value, flagged at a bound."""
+    from hpo.space import Range
+
+    search = study.user_attrs.get(record.SEARCH) or {}
+    space = search.get("space")
+    if not space:
+        return _note("This study was run by an hpo version that did not record its space.")
+    rows, flagged = [], 0
+    params = best.params if best is not None else {}
+    for name, domain in space.items():
+        if "low" in domain:
+            text = f"{_fmt(domain['low'])} to {_fmt(domain['high'])}" + (
+                ", log scale" if domain.get("log") else "") + (
+                f", step {_fmt(domain['step'])}" if domain.get("step") else "")
+        elif "choices" in domain:
+            text = "one of " + ", ".join(map(str, domain["choices"]))
+        else:
+            text = f"pinned to {domain['value']}"
+        values = [v for k, v in params.items() if k == name or (
+            k.rpartition("_")[0] == name and k.rpartition("_")[2].isdigit())]
+        note = ""
+        if "low" in domain:
+            integer = isinstance(domain["low"], int) and isinstance(domain["high"], int)
+            rng = Range(domain["low"], domain["high"], bool(domain.get("log")),
+                        domain.get("step"), integer)
+            ends = {rng.at_bound(v) for v in values} - {None}
+            if ends:
+                flagged += 1
+                end = " and ".join(sorted(ends))
+                note = f"AT THE {end.upper()} BOUND: the best may lie beyond; widen the range"
+        shown = ", ".join(_fmt(v) for v in values) if values else "–"
+        rows.append((name, text, shown, note))
+    caption = ("The dimensions the study searches, each with the best trial's value"
+               + (f"; {flagged} of them at a bound of its range." if flagged else "."))
+    return _note(caption) + _table(("dimension", "domain", "best", ""), rows,
+                                   highlight=lambda row: bool(row[3]))
+
+
+def _run_table(study: optuna.Study) -> str:
+    search = study.user_attrs.get(record.SEARCH) or {}
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+
+    def component(c: Mapping[str, Any] | None) -> str:
+        if not c:
+            return "–"
+        options = ", ".join(f"{k}={v}" for k, v in c.items() if k != "name")
+        return c.get("name", "?") + (f" ({options})" if options else "")
+
+    budget = search.get("budget") or {}
+    versions = search.get("versions") or {}
+    rows = [
+        ("metric", f"{record.study_metric(study)}, {study.directions[0].name.lower()}d"
+                   + (f", on {search['n_validation']} validation examples"
+                      if search.get("n_validation") else "")),
+        ("sampler", component(search.get("sampler"))),
+        ("pruner", component(search.get("pruner"))),
+        ("seed", _fmt(search.get("seed"))),
+        ("budget", ", ".join(f"{k} {v}" for k, v in budget.items() if v) or "–"),
+        ("final step", f"the best trial retrained with {search.get('final_seeds', 1)} seed(s)"),
+        ("wall time", f"{wall / 60:.1f} min from the first trial's start to the last one's "
+                      f"end" if wall is not None else "–"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "–"),
+    ]
+    return _table(None, rows)
+
+
 def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
     trials = study.get_trials(deepcopy=False)
     states = [t.state.name for t in trials]
@@ -344,7 +476,10 @@ def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
              f"{final.get('test_score', final.get('test_accuracy')):.4g}"
              + (f" (accuracy {final['test_accuracy']:.4f})" if "test_accuracy" in final and
                 _metric_name(final) != "accuracy" else "")
-             + f", tested once on {_fmt(final.get('n_test'))} held-out examples"),
+             + f", tested once on {_fmt(final.get('n_test'))} held-out examples"
+             + (f"; over {len(final['seeds'])} seeds: {final['test_mean']:.4g} ± "
+                f"{final['test_sd']:.2g}, 95% interval {final['test_ci95'][0]:.4g} to "
+                f"{final['test_ci95'][1]:.4g}" if final.get("test_ci95") else "")),
             ("final retrain", f"trial {final.get('trial')} on {_fmt(final.get('n_train'))} "
                               f"examples (train + validation) for {_fmt(final.get('epochs'))} "
                               f"epochs"),
@@ -425,11 +560,13 @@ def _front_table(study: optuna.Study, final: Mapping[str, Any] | None) -> str:
         ("trial", "validation", "n_params", "test", "", "params"), rows)
 
 
-def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
+def _table(header: Sequence[str] | None, rows: Sequence[Sequence[str]],
+           highlight: Callable[[Sequence[str]], bool] | None = None) -> str:
     head = ("<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header)
             + "</tr></thead>") if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        ("<tr class=\"flag\">" if highlight and highlight(row) else "<tr>")
+        + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
@@ -449,6 +586,7 @@ h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #d
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
+tr.flag td { background: #fff3cd; } tr.flag td:last-child { color: #8a5300; font-weight: 600; }
 .figure { overflow-x: auto; }
 """
 

@@ -25,7 +25,6 @@ from hpo.spec import StudySpec
 
 CSV_FILE = "results.csv"
 MARKDOWN_FILE = "results.md"
-PRINTED_ROWS = 20  # a long search prints its best rows; the files hold every one
 
 
 def results_rows(spec: StudySpec, study: optuna.Study,
@@ -145,22 +144,89 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     return "\n".join(lines)
 
 
-def printable(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None,
-              limit: int = PRINTED_ROWS, maximize: bool = True) -> str:
-    """The table to print: every row of a small study, the best ``limit`` of a large one."""
-    columns = list(rows[0]) if rows else ["trial"]
-    shown = list(rows)
-    caption = ""
+# Short column names for the terminal summary (the files keep the full names).
+SHORT = {
+    "learning_rate": "lr", "batch_size": "batch", "optimizer": "opt", "activation": "act",
+    "initializer": "init", "n_layers": "depth", "dropout": "drop", "momentum": "mom",
+    "nesterov": "nest", "beta_1": "b1", "beta_2": "b2", "activity_l1": "act_l1",
+    "activity_l2": "act_l2", "conv_blocks": "blocks", "kernel_size": "kernel",
+    "conv_dropout": "cdrop", "validation": "val", "n_params": "size", "s_per_epoch": "s/ep",
+    "epochs": "ep", "state": "state", "trial": "#", "test": "test", "cv_sd": "cv_sd",
+    "seed": "seed", "front": "front",
+}
+SUMMARY_WIDTH = 120
+SUMMARY_ROWS = 10
+
+
+def short_name(column: str) -> str:
+    base, _, index = column.rpartition("_")
+    if index.isdigit() and base in ("units", "filters"):
+        return f"{base[0]}{index}"  # units_2 -> u2
+    return SHORT.get(column, column if len(column) <= 12 else column[:11] + "~")
+
+
+def compact_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None = None,
+                  maximize: bool = True, limit: int = SUMMARY_ROWS,
+                  width: int = SUMMARY_WIDTH) -> str:
+    """The terminal's summary: the best ``limit`` trials first (complete ones by score, then
+    pruned, then failed), the varied parameters under short names, rounded numbers, at most
+    ``width`` characters a line (parameter columns left out from the right to fit)."""
+    if not rows:
+        return "(no finished trials)"
+    order = {"complete": 0, "pruned": 1, "fail": 2}
+    sign = -1.0 if maximize else 1.0
+    ranked = sorted(rows, key=lambda r: (
+        order.get(r["state"], 3), math.inf if r["validation"] is None
+        else sign * r["validation"], r["trial"]))
+    shown = ranked[:limit] + ([dict(summary)] if summary else [])
+    scores = [c for c in ("validation", "test", "cv_sd") if c in rows[0]]
+    tail = [c for c in ("epochs", "n_params", "s_per_epoch") if c in rows[0]]
+    params = [c for c in rows[0] if c not in _ROW_COLUMNS]
+    extra = [c for c in ("seed", "front") if c in rows[0]]
+    columns = ["trial", *scores, "state", *extra, *params, *tail]
+    cells = [[_short_cell(c, r.get(c)) for c in columns] for r in shown]
+    dropped = 0
+    while True:
+        widths = [max([len(short_name(c))] + [len(row[i]) for row in cells])
+                  for i, c in enumerate(columns)]
+        if sum(widths) + 2 * (len(widths) - 1) <= width or not params:
+            break
+        i = columns.index(params.pop())
+        columns.pop(i)
+        for row in cells:
+            row.pop(i)
+        dropped += 1
+    lines = ["  ".join(short_name(c).ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    notes = []
     if len(rows) > limit:
-        # Front members first: each is best at its size.
-        sign = -1.0 if maximize else 1.0
-        shown = sorted(rows, key=lambda r: (not r.get("front"), math.inf
-                                            if r["validation"] is None
-                                            else sign * r["validation"]))[:limit]
-        caption = f"\n(the best {limit} of {len(rows)} trials; all of them in {CSV_FILE})"
-    if summary:
-        shown.append(summary)
-    return markdown_table(shown, columns) + caption
+        notes.append(f"the best {limit} of {len(rows)} trials")
+    if dropped:
+        notes.append(f"{dropped} more parameter column{'s' if dropped > 1 else ''}")
+    if notes:
+        lines.append(f"({'; '.join(notes)}: all in {MARKDOWN_FILE})")
+    return "\n".join(lines)
+
+
+def _short_cell(column: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if column == "n_params" and isinstance(value, int):
+        return f"{value / 1e6:.2g}M" if value >= 1e6 else (
+            f"{value / 1e3:.3g}k" if value >= 1e4 else str(value))
+    if column == "state":
+        return {"complete": "done"}.get(value, value)
+    if isinstance(value, float):
+        if column in ("validation", "test"):
+            return f"{value:.4f}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
+        return f"{value:.3g}"
+    if isinstance(value, str):
+        try:  # a parameter stored as text ("1e-07", "0.00100045"): rounded too
+            number = float(value)
+        except ValueError:
+            return value if len(value) <= 14 else value[:13] + "~"
+        return f"{number:.3g}" if "." in value or "e" in value else value
+    return str(value)
 
 
 def _setting_order(spec: StudySpec, varied: Sequence[str], row: Mapping[str, Any]

@@ -168,8 +168,11 @@ def _run(args: argparse.Namespace) -> int:
                   "to resume.", file=sys.stderr)
             return EXIT_INTERRUPTED
 
-    _print_summary(spec, study)
-    _write_results(spec, study, setup.out_dir, None)
+    _print_summary(spec, study, best=False)
+    no_final = args.no_final or spec.then or not any(t.state.name == "COMPLETE"
+                                                     for t in study.trials)
+    # The table is printed once: here when no final step follows, else with the test scores.
+    _write_results(spec, study, setup.out_dir, None, show=bool(no_final))
     if args.no_final or spec.then:
         print("--no-final: skipped the final retrain and test" if args.no_final else
               f"the final retrain and test come after study {spec.then}")
@@ -209,13 +212,20 @@ def test_line(result: dict, recommended: bool = False) -> str:
     """The final step's result in one line: the metric on test (and accuracy), and how."""
     metric = result["metric"].removeprefix("val_")
     score = f"held-out test {metric}: {result['test_score']:.4g}"
-    if "test_accuracy" in result and metric != "accuracy":
+    if "test_mean" in result:
+        low, high = result["test_ci95"]
+        score = (f"held-out test {metric}: {result['test_mean']:.4g} ± {result['test_sd']:.2g} "
+                 f"over {len(result['seeds'])} seeds (95% interval {low:.4g} to {high:.4g})")
+    if "test_mean" in result:
+        pass  # the spread says more than the first seed's other scores
+    elif "test_accuracy" in result and metric != "accuracy":
         score += f" (accuracy {result['test_accuracy']:.4f})"
     elif "test_loss" in result and metric != "loss":
         score += f" (loss {result['test_loss']:.4f})"
     which = " (recommended)" if recommended else ""
     return (f"{score}: trial {result['trial']}{which} retrained on {result['n_train']} "
-            f"examples for {result['epochs']} epochs, tested once on {result['n_test']}")
+            f"examples for {result['epochs']} epochs, each model tested once on "
+            f"{result['n_test']}")
 
 
 def _run_next(args: argparse.Namespace, spec: StudySpec) -> int:
@@ -228,8 +238,8 @@ def _run_next(args: argparse.Namespace, spec: StudySpec) -> int:
 
 
 def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
-                   tests: dict[int, float] | None) -> None:
-    from hpo.results import printable, results_rows, summary_row, varied_params, write_results
+                   tests: dict[int, float] | None, show: bool = True) -> None:
+    from hpo.results import compact_table, results_rows, summary_row, varied_params, write_results
 
     rows = results_rows(spec, study, tests)
     if not rows:
@@ -237,13 +247,18 @@ def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
     # Repeats of one configuration: how far apart are they? (Across settings it means nothing.)
     summary = None if varied_params(spec, study) else summary_row(rows)
     paths = write_results(rows, out_dir, summary)
-    title = (f"results with held-out test {spec.metric.removeprefix('val_')}" if tests
-             else f"results ({spec.metric})")
-    table = printable(rows, summary, maximize=spec.direction == "maximize")
-    print(f"\n{title}:\n{table}\nwrote {paths[0]} and {paths[1]}",
+    if not show:
+        return
+    title = (f"the best trials, {spec.metric} on validation"
+             + (f" and test {spec.metric.removeprefix('val_')} where tested" if tests else ""))
+    table = compact_table(rows, summary, maximize=spec.direction == "maximize")
+    print(f"\n{title}:\n{table}\nwrote {paths[0]} and {paths[1]} (every trial, every column)",
           flush=True)
-    if tests and spec.multi_objective:
-        _print_front(rows, "the Pareto front, each member retrained and tested once")
+    if spec.multi_objective:
+        _print_front(rows, "the Pareto front, each member retrained and tested once" if tests
+                     else "the Pareto front on validation")
+    else:
+        _print_best(spec, study)
 
 
 def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> None:
@@ -254,22 +269,26 @@ def _write_report(study: optuna.Study, out_dir: Path, final: dict | None) -> Non
     print(f"wrote {html} (open it in a browser){also}")
 
 
-def _print_summary(spec: StudySpec, study: optuna.Study) -> None:
+def _print_summary(spec: StudySpec, study: optuna.Study, best: bool = True) -> None:
     states = [t.state.name for t in study.trials]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in FINISHED)
     print(f"study {study.study_name}: {len(states)} trials ({counts})")
-    if spec.multi_objective:
-        from hpo.results import results_rows
+    if best and not spec.multi_objective:
+        _print_best(spec, study)
 
-        _print_front(results_rows(spec, study), "the Pareto front on validation (no other "
-                     "trial is both more accurate and smaller)")
-        return
+
+def _print_best(spec: StudySpec, study: optuna.Study) -> None:
+    """The best configuration, one parameter a line (as KerasTuner's results_summary)."""
     best = pareto.best_trial(study)
     if best is None:
         return
-    params = " ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
-    print(f"best: trial {best.number}, {spec.metric} {pareto.accuracy(best):.4g}, "
-          f"{best.user_attrs.get(record.N_PARAMS, '?')} parameters\n  {params}")
+    from hpo.progress import score
+
+    print(f"best: trial {best.number}, {spec.metric} {score(pareto.accuracy(best))}, "
+          f"{best.user_attrs.get(record.N_PARAMS, '?')} parameters")
+    width = max(map(len, best.params), default=0) + 2
+    for name, value in best.params.items():
+        print(f"  {name:{width}}{_fmt(value)}")
 
 
 def _print_front(rows: list[dict], title: str) -> None:

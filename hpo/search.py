@@ -93,10 +93,30 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
         study.set_user_attr(record.PREPROCESSING, search.scaling.to_json())
     if spec.data.base_dir and record.BUILDER_DIR not in study.user_attrs:
         study.set_user_attr(record.BUILDER_DIR, spec.data.base_dir)
+    if check:
+        study.set_user_attr(record.SEARCH, search_record(spec, search))
     if check and study.user_attrs.get(record.OUT_DIR) != str(setup.out_dir.resolve()):
         # Where this run writes: hpo.export and hpo.report look there by default.
         study.set_user_attr(record.OUT_DIR, str(setup.out_dir.resolve()))
     return OpenRun(setup, data, builder, study, storage)
+
+
+def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
+    """How this run searches, as the report shows it (``record.SEARCH``)."""
+    from hpo.builders import versions
+
+    return {
+        "sampler": {"name": spec.sampler.name, **spec.sampler.options},
+        "pruner": {"name": spec.pruner.name, **spec.pruner.options},
+        "seed": spec.seed,
+        "space": {name: domain.to_json() for name, domain in spec.space.items()},
+        "n_validation": int(len(search.y_val)) if not spec.data.cv_folds else
+        int(len(search.y_val) + len(search.y_train)),
+        "budget": {"trials": spec.budget.trials, "max_epochs": spec.budget.max_epochs,
+                   "timeout": spec.budget.timeout, "patience": spec.budget.patience},
+        "final_seeds": spec.final_seeds,
+        "versions": versions(),
+    }
 
 
 def _inherit(setup: RunSetup) -> RunSetup:

@@ -195,6 +195,9 @@ class Fixed:
     def grid(self) -> list[Scalar]:
         return [self.value]
 
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value}
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -207,6 +210,9 @@ class Choice:
 
     def grid(self) -> list[Scalar]:
         return list(self.values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"choices": list(self.values)}
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,27 @@ class Range:
                 name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
             )
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "log": self.log, "step": self.step}
+
+    def at_bound(self, value: float) -> str | None:
+        """"low" or "high" when ``value`` sits within 2% of the range's width (on a log
+        scale for a log range) of that end: the best may lie beyond it."""
+        if self.high <= self.low or not isinstance(value, (int, float)):
+            return None
+        scale = math.log if self.log else (lambda v: v)
+        if self.log and value <= 0:
+            return None
+        low, high, v = scale(self.low), scale(self.high), scale(value)
+        margin = 0.02 * (high - low)
+        if self.integer and not self.log:
+            margin = max(margin, 0.0)
+        if v <= low + margin:
+            return "low"
+        if v >= high - margin:
+            return "high"
+        return None
 
     def grid(self) -> list[int | float] | None:
         """The grid points of a stepped range; None when the range is continuous."""

@@ -61,7 +61,8 @@ OBJECTIVES = {"metric": None, "accuracy": None, "n_params": "minimize"}
 # Samplers that cannot search a multi-objective study (Optuna's CMA-ES raises on one).
 _SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 _TOP_KEYS = {"description", "family", "model", "seed", "data", "budget", "sampler", "pruner",
-             "space", "enqueue", "final", "follows", "then", "objectives", "objective"}
+             "space", "enqueue", "final", "follows", "then", "objectives", "objective",
+             "final_seeds"}
 _DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds", "task", "target", "test_path",
               "test_size", "scale", "image_size", "color_mode"}
 _OBJECTIVE_KEYS = {"metric", "direction"}
@@ -124,6 +125,9 @@ class StudySpec:
     # Configurations tried first, before the sampler's own (partial: the rest is sampled).
     enqueue: tuple[Mapping[str, Any], ...] = ()
     final: str = "best"
+    # The final step retrains the chosen trial this many times (its own seed first), for the
+    # spread of its test score over seeds.
+    final_seeds: int = 3
     # The study whose best trial pins every dimension this one does not search ("then over
     # dropout"); and the study to run right after this one, in the same command.
     follows: str | None = None
@@ -308,6 +312,10 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
                         f"configuration, e.g. [[enqueue]] optimizer = \"adam\"")
     enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}"))
                      for i, e in enumerate(enqueue, start=1))
+    final_seeds = raw.get("final_seeds", 3)
+    if not _is_int(final_seeds) or final_seeds < 1:
+        raise SpecError(f"{source}: final_seeds: got {final_seeds!r}; expected an integer >= 1 "
+                        f"(how many times the final step retrains the best trial)")
     final = raw.get("final", "best")
     if final not in FINALS:
         raise SpecError(f"{source}: final: got {final!r}; expected one of {', '.join(FINALS)} "
@@ -332,6 +340,7 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
         source=source,
         enqueue=enqueued,
         final=final,
+        final_seeds=final_seeds,
         objectives=objectives,
         metric=metric,
         direction=direction,

@@ -49,6 +49,8 @@ class TuneResult:
     best_value: float | None
     test_score: float | None = None
     test_accuracy: float | None = None
+    test_mean: float | None = None  # over final_seeds retrains, with their 95% interval
+    test_ci95: list[float] | None = None
     model: Any = None
     result: dict[str, Any] | None = None
     out_dir: Path | None = None
@@ -76,6 +78,7 @@ def tune(
     sampler: str | Mapping[str, Any] = "tpe",
     pruner: str | Mapping[str, Any] = "median",
     enqueue: Sequence[Mapping[str, Any]] = (),
+    final_seeds: int = 3,
     seed: int = 0,
     storage: str = DEFAULT_STORAGE,
     study_name: str | None = None,
@@ -103,6 +106,7 @@ def tune(
             "scale": scale, "cv_folds": cv_folds, **({"task": task} if task else {})}
     raw = {
         "model": build, "seed": seed, "data": data, "objective": objective,
+        "final_seeds": final_seeds,
         "budget": {"trials": trials, "max_epochs": max_epochs, "patience": patience,
                    **({"timeout": timeout} if timeout else {})},
         "sampler": {"name": sampler} if isinstance(sampler, str) else dict(sampler),
@@ -141,6 +145,8 @@ def tune(
             spec, study, run.data, setup.out_dir, builder=run.builder)
         outcome.test_score = outcome.result["test_score"]
         outcome.test_accuracy = outcome.result.get("test_accuracy")
+        outcome.test_mean = outcome.result.get("test_mean", outcome.test_score)
+        outcome.test_ci95 = outcome.result.get("test_ci95")
         if verbose:
             logger.info("held-out test %s: %.4g (trial %d retrained, tested once on %d)",
                         spec.metric.removeprefix("val_"), outcome.test_score,
