@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     import optuna
 
     from hpo.data import load_dataset
-    from hpo.run import run_trials
+    from hpo.search import run_trials
     from hpo.spec import DataSpec, parse_spec
     from hpo.storage import open_study
 

@@ -71,7 +71,7 @@ def run_hpo(search, seconds: float, seed: int):
     """hpo as `python -m hpo.run` runs it, with the study's timeout set to the budget."""
     import optuna
 
-    from hpo.run import run_trials
+    from hpo.search import run_trials
     from hpo.spec import parse_spec
 
     spec = parse_spec({"seed": seed, "budget": {"trials": 100000, "max_epochs": MAX_EPOCHS,
@@ -222,8 +222,8 @@ def final_test(data, params: dict, epochs: int, seed: int) -> float:
                         steps_per_execution=STEPS_PER_EXECUTION)
     x, y = data.search.train_and_validation()
     model.fit(Feeder(x, y, seed=seed).train(batch), epochs=epochs, shuffle=False, verbose=0)
-    x_test, y_test = data.test.open()
-    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+    x_test, y_test = data.test.open()  # sealed as loaded: scaled as the search's inputs were
+    return float(model.evaluate(data.search.scaling.apply(x_test), y_test, verbose=0)[1])
 
 
 def main(argv=None) -> int:

@@ -74,6 +74,12 @@ def configure_logging(debug: bool, prefix: str = "") -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if debug else "3")
     if not debug:  # e.g. "triggered tf.function retracing": every trial is a new model
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        # Keras's and TensorFlow's Python warnings (a user's builder passing input_shape=...,
+        # say) would split the progress bar; --debug shows them.
+        import warnings
+
+        for module in ("keras", "tensorflow", "optuna", "optuna_integration"):
+            warnings.filterwarnings("ignore", module=module)
     import optuna
 
     # Optuna's warnings about failed trials repeat each trial's params beside hpo's own line,

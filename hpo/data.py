@@ -226,6 +226,8 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
             raise DataError("[data] dataset = \"arrays\" is given from Python: hpo.tune(build, "
                             "x, y, ...)")
         x, y, x_test, y_test = (None if a is None else np.asarray(a) for a in arrays)
+        # Other arrays of the same shapes are another study: a resumed one must get the same.
+        name = f"arrays:{_fingerprint(x, y, x_test, y_test)}"
     else:
         path = _find(spec.path or "", spec.base_dir)
         name = f"{spec.dataset}:{path.stem}"
@@ -263,6 +265,19 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
     if spec.cv_folds:
         search.folds(spec.cv_folds, seed)  # an impossible k stops here, before any study exists
     return Dataset(name, search, SealedSplit(x_test, y_test))
+
+
+def _fingerprint(*arrays: np.ndarray | None) -> str:
+    import hashlib
+
+    digest = hashlib.sha1()
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            digest.update(str((a.shape, a.dtype.str)).encode())
+            digest.update(a.tobytes() if a.nbytes <= 64 << 20 else a[:: max(1, len(a) // 4096)]
+                          .tobytes())
+    return digest.hexdigest()[:10]
 
 
 def infer_task(y: np.ndarray) -> str:

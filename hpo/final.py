@@ -192,7 +192,8 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
     keras.utils.set_random_seed(trial_seed(spec, trial.number) if seed is None else seed)
     model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION)
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
-    logger.info("retraining trial %d on %d examples for %d epochs", trial.number, len(y), epochs)
+    logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
+                len(y), epochs, trial_seed(spec, trial.number) if seed is None else seed)
     start = time.perf_counter()
     with sampling(fixed=trial.params):
         batch_size = int(param(optuna.trial.FixedTrial(dict(trial.params)), "batch_size"))

@@ -39,11 +39,12 @@ class TrialProgress:
         attrs = trial.user_attrs
         if attrs.get(record.FAIL_REASON) == SURPLUS:
             return
+        n = record.n_validation(study)
         # From the storage: the count sums every worker's trials, on every machine, and leaves
         # out re-queued and interrupted ones.
         self.count = count_finished(study)
         if trial.state.name == "COMPLETE":
-            what = f"{record.study_metric(study)} {score(trial.values[0])}"
+            what = f"{record.study_metric(study)} {score(trial.values[0], n)}"
             if len(trial.values) > 1:
                 what += f", {attrs.get('n_params')} parameters"
         elif trial.state.name == "PRUNED":
@@ -56,7 +57,7 @@ class TrialProgress:
             best = f"Pareto front of {size}" if size else "no complete trial yet"
         else:
             try:
-                best = f"best {score(study.best_value)} (trial {study.best_trial.number})"
+                best = f"best {score(study.best_value, n)} (trial {study.best_trial.number})"
             except ValueError:
                 best = "no complete trial yet"
         speed = attrs.get("seconds_per_epoch")
@@ -68,9 +69,7 @@ class TrialProgress:
             self.bar.update(self.count - self.bar.n)
 
 
-def score(value: float) -> str:
-    """A metric's value: four decimals for scores in [0, 1] (accuracy, AUC), else 4 digits."""
-    return f"{value:.4f}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
+score = record.format_score
 
 
 @contextlib.contextmanager

@@ -167,10 +167,12 @@ def short_name(column: str) -> str:
 
 def compact_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None = None,
                   maximize: bool = True, limit: int = SUMMARY_ROWS,
-                  width: int = SUMMARY_WIDTH) -> str:
+                  width: int = SUMMARY_WIDTH, n_val: int | None = None,
+                  n_test: int | None = None) -> str:
     """The terminal's summary: the best ``limit`` trials first (complete ones by score, then
     pruned, then failed), the varied parameters under short names, rounded numbers, at most
-    ``width`` characters a line (parameter columns left out from the right to fit)."""
+    ``width`` characters a line (parameter columns left out from the right to fit). Scores
+    are rounded to what ``n_val`` and ``n_test`` examples support."""
     if not rows:
         return "(no finished trials)"
     order = {"complete": 0, "pruned": 1, "fail": 2}
@@ -184,7 +186,8 @@ def compact_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] 
     params = [c for c in rows[0] if c not in _ROW_COLUMNS]
     extra = [c for c in ("seed", "front") if c in rows[0]]
     columns = ["trial", *scores, "state", *extra, *params, *tail]
-    cells = [[_short_cell(c, r.get(c)) for c in columns] for r in shown]
+    sizes = {"validation": n_val, "test": n_test}
+    cells = [[_short_cell(c, r.get(c), sizes.get(c)) for c in columns] for r in shown]
     dropped = 0
     while True:
         widths = [max([len(short_name(c))] + [len(row[i]) for row in cells])
@@ -208,7 +211,7 @@ def compact_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] 
     return "\n".join(lines)
 
 
-def _short_cell(column: str, value: Any) -> str:
+def _short_cell(column: str, value: Any, n: int | None = None) -> str:
     if value is None or value == "":
         return ""
     if column == "n_params" and isinstance(value, int):
@@ -218,7 +221,7 @@ def _short_cell(column: str, value: Any) -> str:
         return {"complete": "done"}.get(value, value)
     if isinstance(value, float):
         if column in ("validation", "test"):
-            return f"{value:.4f}" if 0.0 <= value <= 1.0 else f"{value:.4g}"
+            return record.format_score(value, n)
         return f"{value:.3g}"
     if isinstance(value, str):
         try:  # a parameter stored as text ("1e-07", "0.00100045"): rounded too

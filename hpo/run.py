@@ -251,7 +251,9 @@ def _write_results(spec: StudySpec, study: optuna.Study, out_dir: Path,
         return
     title = (f"the best trials, {spec.metric} on validation"
              + (f" and test {spec.metric.removeprefix('val_')} where tested" if tests else ""))
-    table = compact_table(rows, summary, maximize=spec.direction == "maximize")
+    table = compact_table(rows, summary, maximize=spec.direction == "maximize",
+                          n_val=record.n_validation(study),
+                          n_test=(study.user_attrs.get(record.FINAL) or {}).get("n_test"))
     print(f"\n{title}:\n{table}\nwrote {paths[0]} and {paths[1]} (every trial, every column)",
           flush=True)
     if spec.multi_objective:
@@ -284,7 +286,8 @@ def _print_best(spec: StudySpec, study: optuna.Study) -> None:
         return
     from hpo.progress import score
 
-    print(f"best: trial {best.number}, {spec.metric} {score(pareto.accuracy(best))}, "
+    print(f"best: trial {best.number}, {spec.metric} "
+          f"{score(pareto.accuracy(best), record.n_validation(study))}, "
           f"{best.user_attrs.get(record.N_PARAMS, '?')} parameters")
     width = max(map(len, best.params), default=0) + 2
     for name, value in best.params.items():

@@ -310,7 +310,8 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     if not isinstance(enqueue, list) or not all(isinstance(e, dict) for e in enqueue):
         raise SpecError(f"{source}: enqueue: expected [[enqueue]] tables, one per "
                         f"configuration, e.g. [[enqueue]] optimizer = \"adam\"")
-    enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}"))
+    enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}",
+                                                      builder=family is None))
                      for i, e in enumerate(enqueue, start=1))
     final_seeds = raw.get("final_seeds", 3)
     if not _is_int(final_seeds) or final_seeds < 1:
@@ -443,15 +444,16 @@ def _check_objectives_fit(spec: StudySpec, sampler_where: str | None,
 
 
 def _parse_enqueued(raw: Mapping[str, Any], space: Mapping[str, Domain],
-                    where: str) -> dict[str, Any]:
+                    where: str, builder: bool = False) -> dict[str, Any]:
     """One [[enqueue]] configuration: parameter names as trials store them, values the study's
-    ``[space]`` allows (a value outside it would be a trial of another study)."""
+    ``[space]`` allows (a value outside it would be a trial of another study). A builder of
+    the user's may suggest names of its own (``width_1``): any scalar is taken for those."""
     params = {}
     for key, value in raw.items():
         base, _, index = key.rpartition("_")
         per_layer = index.isdigit() and base in DIMENSIONS and DIMENSIONS[base].per_layer
         dim = DIMENSIONS[base] if per_layer else DIMENSIONS.get(key)
-        if dim is None and key in space:  # a builder's own name, given a domain in [space]
+        if dim is None and (key in space or builder):  # a builder's own name
             dim = Dimension("any", None, key)
         if dim is None or (dim.per_layer and not per_layer):
             raise SpecError(f"{where}: unknown parameter '{key}'; valid: "

@@ -211,3 +211,12 @@ def test_nan_features_in_arrays_are_refused_before_any_split():
     with pytest.raises(DataError, match=r"x holds 1 NaN or infinite value\(s\) \(the first in "
                                         r"example 4\)"):
         load_dataset(DataSpec("arrays"), arrays=(x, np.arange(20) % 2, None, None))
+
+
+def test_arrays_from_python_are_named_by_their_content():
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20) % 2
+    name = load_dataset(DataSpec("arrays"), arrays=(x, y, None, None)).name
+    assert name == load_dataset(DataSpec("arrays"), arrays=(x.copy(), y, None, None)).name
+    # A resumed hpo.tune study refuses other data of the same shapes (its identity differs).
+    assert name != load_dataset(DataSpec("arrays"), arrays=(x + 1, y, None, None)).name

@@ -94,3 +94,11 @@ def test_an_exported_config_rebuilds_with_keras_alone(tmp_path, study_file, monk
     rebuilt = json.loads(out.stdout.strip().splitlines()[-1])
     assert rebuilt == {"n_params": config["n_params"], "optimizer": "SGD",
                        "schedule": "InverseTimeDecay", "decay_rate": 0.01}
+
+
+def test_export_writes_beside_the_run_s_out_folder(tmp_path, study_file, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--study", "tiny", "--trials", "2", "--no-final", "--out", "mine"]) == 0
+    assert main(["--study", "tiny"]) == 0
+    assert list((tmp_path / "mine" / "configs").glob("top1-trial*.json"))
+    assert not (tmp_path / "runs").exists()

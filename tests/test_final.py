@@ -101,3 +101,26 @@ def test_a_cross_validated_study_retrains_its_best_trial_for_the_median_best_epo
     assert best["epochs"] == trial.user_attrs["best_epoch"] <= 2 < trial.user_attrs["epochs"]
     assert len(best["history"]["loss"]) == best["epochs"]
     assert best["n_train"] == 1437  # every non-test example, each fold's validation included
+
+
+def test_the_interval_adds_the_seed_spread_and_the_test_set_s_own_error():
+    from hpo.final import interval
+
+    # No seed spread: the binomial error of 10 000 test examples alone, ±1.96·sqrt(pq/n).
+    low, high = interval(0.975, 0.0, 3, 10_000)
+    assert (high - low) / 2 == pytest.approx(1.96 * (0.975 * 0.025 / 10_000) ** 0.5)
+    # Seeds only (a metric without a binomial part): Student's t with 2 degrees of freedom.
+    low, high = interval(0.5, 0.01, 3, None)
+    assert (high - low) / 2 == pytest.approx(4.3027 * 0.01 / 3 ** 0.5, rel=1e-4)
+    # Both: wider than either alone.
+    both = interval(0.975, 0.01, 3, 10_000)
+    assert both[1] - both[0] > max(high - low, 2 * 1.96 * (0.975 * 0.025 / 10_000) ** 0.5)
+
+
+def test_scores_are_printed_to_the_precision_of_their_split():
+    from hpo.record import format_score
+
+    assert format_score(0.95417) == "0.9542"  # no size known: four decimals
+    assert format_score(0.95417, n=240) == "0.954"  # ±0.014: three
+    assert format_score(0.97512, n=10_000) == "0.9751"  # ±0.0016: four
+    assert format_score(44.28229) == "44.28"  # not a [0, 1] score: four digits

@@ -51,13 +51,26 @@ def test_the_report_shows_the_summary_the_figures_and_the_top_trials(mixed_run):
     assert (f"5 ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
             f"{counts['FAIL']} fail)") in page
     assert f"{best['test_accuracy']:.4f}" in page and f"{best['value']:.4f}" in page
-    # Learning curves, confusion matrix and Optuna's five plots; none replaced by a note.
-    assert page.count(FIGURE) == 7
+    # Learning curves, confusion matrix and four of Optuna's plots: importances need 10
+    # complete trials, and say so.
+    assert page.count(FIGURE) == 6
+    assert "needs at least 10 complete trials to say more than noise" in page
     for title in ("Learning curves", "confusion matrix", "optimization history",
                   "intermediate values", "parameter importances", "parallel coordinate",
                   "slice"):
         assert title in page
     assert 'class="note">This plot' not in page
+    # The space, each range with the best value (n_layers spans 1 to 2: at a bound either way)
+    # and how the study searched.
+    space = page[page.index("<h2>Search space</h2>"):page.index("<h2>How it searched</h2>")]
+    assert "learning_rate" in space and "one of 0.01, 100.0" in space
+    assert '<tr class="flag"><td>n_layers</td>' in space and "BOUND: the best may lie" in space
+    run = page[page.index("<h2>How it searched</h2>"):page.index("<h2>Learning curves</h2>")]
+    for fragment in ("val_accuracy, maximized", "sampler</td><td>random", "seed</td><td>6",
+                     "wall time", "keras 3", "tensorflow 2"):
+        assert fragment in run
+    # Axes named as an engineer reads them; epochs from 1.
+    assert '"title":{"text":"epoch"}' in page and '"title":{"text":"val_accuracy"}' in page
     table = page[page.index("<h2>Top 10 trials</h2>"):]
     rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td>", table)
     assert len(rows) == 5
@@ -163,7 +176,7 @@ def test_an_empty_study_gets_a_page_of_notes(tmp_path):
     page = files[0].read_text()
     assert "0 (none yet)" in page and "No trials yet." in page
     assert page.count(FIGURE) == 0
-    assert "The parameter importances plot needs at least 2 complete trials" in page
+    assert "The parameter importances plot needs at least 10 complete trials" in page
 
 
 def test_one_complete_trial_draws_what_it_can(tmp_path):
@@ -173,7 +186,7 @@ def test_one_complete_trial_draws_what_it_can(tmp_path):
     files = write_report(study, tmp_path, None)
     assert [f.name for f in files] == ["report.html", "learning_curves.png"]
     page = files[0].read_text()
-    assert "needs at least 2 complete trials; this study has 1" in page
+    assert "needs at least 10 complete trials to say more than noise; this study has 1" in page
     # Curves, history, intermediate values, parallel coordinate, slice.
     assert page.count(FIGURE) == 5
     assert "trial 0 validation" in page and "fail: diverged: loss 1e9" in page
@@ -186,7 +199,16 @@ def test_trials_without_a_history_get_a_note(tmp_path):
         add_trial(study, n, optuna.trial.TrialState.COMPLETE, 0.5 + n / 10)
     page = write_report(study, tmp_path, None)[0].read_text()
     assert "did not record a per-epoch history" in page
-    assert page.count(FIGURE) == 5  # Optuna's five
+    assert page.count(FIGURE) == 4  # Optuna's five but the importances (3 trials)
+
+
+def test_importances_come_from_ten_complete_trials_and_say_how_many(tmp_path):
+    study = optuna.create_study(direction="maximize", study_name="ten")
+    for n in range(12):
+        add_trial(study, n, optuna.trial.TrialState.COMPLETE, 0.5 + n / 100)
+    page = write_report(study, tmp_path, None)[0].read_text()
+    assert "from 12 complete trials (fANOVA)" in page
+    assert "needs at least 10 complete trials" not in page
 
 
 def test_hpo_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
