@@ -95,9 +95,10 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
         study.set_user_attr(record.BUILDER_DIR, spec.data.base_dir)
     if check:
         study.set_user_attr(record.SEARCH, search_record(spec, search))
-    if check and study.user_attrs.get(record.OUT_DIR) != str(setup.out_dir.resolve()):
-        # Where this run writes: hpo.export and hpo.report look there by default.
-        study.set_user_attr(record.OUT_DIR, str(setup.out_dir.resolve()))
+    if check and study.user_attrs.get(record.OUT_DIR) != str(setup.out_dir):
+        # Where this run writes, as given (relative to where it ran): hpo.export and
+        # hpo.report, run from the same folder, look there by default.
+        study.set_user_attr(record.OUT_DIR, str(setup.out_dir))
     return OpenRun(setup, data, builder, study, storage)
 
 

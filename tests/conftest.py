@@ -17,6 +17,7 @@ TINY_STUDY = """
 description = "tiny test study"
 family = "mlp"
 seed = 1
+final_seeds = 1
 
 [data]
 dataset = "digits"

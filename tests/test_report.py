@@ -97,7 +97,7 @@ def test_hpo_report_rewrites_it_with_the_test_results_from_best_json(mixed_run, 
     assert result.returncode == 0, result.stderr
     page = (cwd / "runs" / "mixed" / "report.html").read_text()
     best = json.loads((cwd / "runs" / "mixed" / "best.json").read_text())
-    assert f"{best['test_accuracy']:.4f}" in page and page.count(FIGURE) == 7
+    assert f"{best['test_accuracy']:.4f}" in page and page.count(FIGURE) == 6
 
 
 @pytest.mark.slow
@@ -108,7 +108,8 @@ def test_hpo_report_without_best_json_has_no_test_parts(mixed_run, tmp_path):
     assert "no test results" in result.stdout
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "test accuracy" not in page and "did not run" in page
-    assert page.count(FIGURE) == 6  # learning curves of the best trial and Optuna's five
+    # Learning curves of the best trial and Optuna's five but the importances (5 trials).
+    assert page.count(FIGURE) == 5
     png_size(tmp_path / "rep" / "learning_curves.png")
     assert not (tmp_path / "rep" / "confusion_matrix.png").exists()
 
@@ -135,8 +136,8 @@ def test_the_report_renders_in_a_browser_offline(mixed_run, tmp_path):
     dom = chromium("--virtual-time-budget=10000", "--dump-dom", url, profile=tmp_path / "p1")
     assert dom.returncode == 0, dom.stderr[-2000:]
     # Every figure was drawn by plotly.js (its div gets the class and its SVG layers).
-    assert dom.stdout.count(DRAWN) == 7
-    assert dom.stdout.count('class="main-svg"') >= 14
+    assert dom.stdout.count(DRAWN) == 6
+    assert dom.stdout.count('class="main-svg"') >= 12
 
     shot = tmp_path / "report.png"
     result = chromium("--virtual-time-budget=10000", "--hide-scrollbars",
