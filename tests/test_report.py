@@ -226,3 +226,21 @@ def test_hpo_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert main(["--study", "a", "--storage", "sqlite:///s.db"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is from study 'b', not 'a'" in err
+
+
+def test_wide_studies_plot_their_most_important_dimensions_and_epochs_from_one(tmp_path):
+    from optuna.distributions import FloatDistribution
+
+    study = optuna.create_study(direction="maximize", study_name="wide")
+    names = [f"p{i}" for i in range(9)]
+    for n in range(12):
+        params = {name: (n * (i + 3)) % 7 / 7 + 0.01 for i, name in enumerate(names)}
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, value=params["p0"],
+            params=params, distributions={k: FloatDistribution(0.0, 1.0) for k in names},
+            intermediate_values={0: 0.1, 1: params["p0"]}))
+    page = write_report(study, tmp_path, None)[0].read_text()
+    assert "parallel coordinate (the 6 most important of 9 dimensions)" in page
+    assert "slice (the 6 most important of 9 dimensions)" in page
+    # Optuna's steps 0 and 1 are epochs 1 and 2.
+    assert re.search(r'"x":\[1,2\]', page)
