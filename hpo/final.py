@@ -119,17 +119,21 @@ def _over_seeds(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTri
         scores.append(_score(spec, model, retrained, data, x_test, y_test)["test_score"])
     mean = statistics.fmean(scores)
     sd = statistics.stdev(scores)
-    accuracy_like = first["metric"].removeprefix("val_") in ("accuracy", "binary_accuracy",
-                                                             "sparse_categorical_accuracy")
-    low, high = interval(mean, sd, len(scores), len(y_test) if accuracy_like else None)
+    metric = first["metric"].removeprefix("val_")
+    accuracy_like = metric in ("accuracy", "binary_accuracy", "sparse_categorical_accuracy")
+    bounded = any(word in metric for word in ("accuracy", "auc", "precision", "recall"))
+    low, high = interval(mean, sd, len(scores), len(y_test) if accuracy_like else None,
+                         bounded)
     return {"seeds": seeds, "test_scores": scores, "test_mean": mean, "test_sd": sd,
             "test_ci95": [low, high]}
 
 
-def interval(mean: float, sd: float, k: int, n_test: int | None) -> tuple[float, float]:
+def interval(mean: float, sd: float, k: int, n_test: int | None, bounded: bool = False
+             ) -> tuple[float, float]:
     """A 95% interval for the expected test score of the configuration: the seed spread
     (Student's t with k - 1 degrees of freedom on the mean of k seeds) and, for an accuracy, the
-    test set's own sampling error (binomial, on n_test examples), added in quadrature."""
+    test set's own sampling error (binomial, on n_test examples), added in quadrature.
+    ``bounded``: the score lies in [0, 1] (an accuracy, an AUC), and so does the interval."""
     from scipy import stats
 
     seed_part = stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)
@@ -138,6 +142,8 @@ def interval(mean: float, sd: float, k: int, n_test: int | None) -> tuple[float,
         p = min(max(mean, 0.0), 1.0)
         test_part = 1.96 * math.sqrt(p * (1 - p) / n_test)
     half = math.hypot(seed_part, test_part)
+    if bounded:
+        return max(0.0, mean - half), min(1.0, mean + half)
     return mean - half, mean + half
 
 

@@ -112,6 +112,8 @@ def test_the_interval_adds_the_seed_spread_and_the_test_set_s_own_error():
     # Seeds only (a metric without a binomial part): Student's t with 2 degrees of freedom.
     low, high = interval(0.5, 0.01, 3, None)
     assert (high - low) / 2 == pytest.approx(4.3027 * 0.01 / 3 ** 0.5, rel=1e-4)
+    # An AUC near 1 keeps its interval inside [0, 1].
+    assert interval(0.99, 0.02, 3, None, bounded=True)[1] == 1.0
     # Both: wider than either alone.
     both = interval(0.975, 0.01, 3, 10_000)
     assert both[1] - both[0] > max(high - low, 2 * 1.96 * (0.975 * 0.025 / 10_000) ** 0.5)
