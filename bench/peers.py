@@ -1,23 +1,44 @@
-"""hpo against its peers at equal wall-clock: KerasTuner's Hyperband and a plain Optuna script.
+"""One tuner of the race against hpo's peers, one seed, one wall-clock budget; a JSON result.
 
-One protocol for all three: the same MNIST MLP space (optimizer, learning rate, decay, batch
-size, depth 1-4, width 32-1024, activation, initializer, L1/L2, dropout), a search on 50k / 10k
-(the same seeded split), ``--minutes`` of search each, then the winner retrained on all 60k for
-the epochs it used and tested once on the 10k test set. The three run one after another in this
-process; the models are built by the same ``hpo.models.build_model`` so that only the search
-harness differs. Needs ``pip install -e ".[bench]"`` (keras-tuner, tensorboard).
+The tuners: ``hpo`` (its defaults, as a study file that sets only [data], [budget] and [space]
+gets them), ``optuna`` (the plain script of Optuna's Keras example), ``kt-hyperband`` and
+``kt-bayes`` (KerasTuner's Hyperband and BayesianOptimization). One protocol for all: the same
+MNIST MLP space (optimizer, learning rate, decay, batch size, depth 1-4, width 32-1024,
+activation, initializer, L1/L2, dropout), a search on 50k / 10k (the split seeded by
+``--seed``), ``--minutes`` of search, then the winner retrained on all 60k for the epochs it
+used and tested once on the 10k test set. The models are built by the same
+``hpo.models.build_model`` so that only the search harness differs. The process uses one
+core's worth of threads (pin it with ``taskset``); ``bench/race.py`` runs the whole race, two
+runs side by side. Needs ``pip install -e ".[bench]"`` (keras-tuner, tensorboard).
 
-    python bench/peers.py --data-dir ../shared/data              # 15 minutes each
+    python bench/peers.py --tuner hpo --seed 1 --minutes 15 --json bench/race/hpo-seed1-15min.json
+
+Fields of the JSON: tuner, seed, minutes, trials (trials run), trial_states (their count per
+state), search_seconds, best_val, test_accuracy, first_hit_seconds (the search's wall-clock
+seconds to the first validation accuracy >= ``target``; null: never), params (the winner's),
+epochs (the winner's, retrained with them), target, max_epochs, test_seconds, cpus (the
+process's CPU affinity), threads, command.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
+import os
 
-from _common import data_dir, record, table
+# One core's worth of threads, set before anything loads TensorFlow.
+for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ[_name] = "1"
 
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from _common import data_dir  # noqa: E402
+
+TUNERS = ("hpo", "optuna", "kt-hyperband", "kt-bayes")
+THREADS = 1
 OPTIMIZERS = ["sgd", "adam", "nadam", "rmsprop", "adagrad", "adadelta"]
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "elu", "selu", "leaky_relu"]
 INITIALIZERS = ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
@@ -68,19 +89,19 @@ def keras_callback(clock: Clock):
 
 
 def run_hpo(search, seconds: float, seed: int):
-    """hpo as `python -m hpo.run` runs it, with the study's timeout set to the budget."""
+    """hpo's defaults, as a study file that sets only [data], [budget] and [space] gets them
+    (hpo chooses the sampler, the pruner and the patience), the study's timeout the budget."""
     import optuna
 
-    from hpo.search import run_trials
+    from hpo.search import enqueue_first, run_trials
     from hpo.spec import parse_spec
 
-    spec = parse_spec({"seed": seed, "budget": {"trials": 100000, "max_epochs": MAX_EPOCHS,
-                                                "timeout": seconds, "patience": 3},
-                       "sampler": {"name": "tpe", "n_startup_trials": 8},
-                       "pruner": {"name": "median", "n_startup_trials": 3,
-                                  "n_warmup_steps": 1},
+    spec = parse_spec({"seed": seed, "family": "mlp",
+                       "budget": {"trials": 100000, "max_epochs": MAX_EPOCHS,
+                                  "timeout": seconds},
                        "space": HPO_SPACE}, name="peers-hpo")
     study = optuna.create_study(direction="maximize")
+    enqueue_first(spec, study)  # the family's known-good start configurations, as hpo.run does
     clock = Clock()
 
     started = time.time()
@@ -96,8 +117,15 @@ def run_hpo(search, seconds: float, seed: int):
                          + fit * (hits[0] + 1) / len(scores))
     run_trials(spec, study, search, 100000, callbacks=[watch])
     best = study.best_trial
-    return (len(study.trials), best.value, dict(best.params),
-            best.user_attrs.get("best_epoch", MAX_EPOCHS), clock)
+    return (optuna_states(study), best.value, dict(best.params),
+            best.user_attrs.get("best_epoch") or MAX_EPOCHS, clock)
+
+
+def optuna_states(study) -> dict[str, int]:
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    return states
 
 
 def run_optuna_script(search, seconds: float, seed: int):
@@ -144,10 +172,12 @@ def run_optuna_script(search, seconds: float, seed: int):
     study.optimize(objective, timeout=seconds, catch=(Exception,))
     best = study.best_trial
     params = {k: v for k, v in best.params.items()}
-    return len(study.trials), best.value, params, best.user_attrs["best_epoch"], clock
+    return optuna_states(study), best.value, params, best.user_attrs["best_epoch"], clock
 
 
-def run_kerastuner(search, seconds: float, seed: int, workdir: str):
+def run_kerastuner(search, seconds: float, seed: int, workdir: str, algorithm: str = "hyperband"):
+    """KerasTuner's Hyperband or BayesianOptimization, stopped at the deadline: no trial starts
+    after it, and the one running then stops at its next epoch end."""
     import keras
     import keras_tuner as kt
 
@@ -173,7 +203,9 @@ def run_kerastuner(search, seconds: float, seed: int, workdir: str):
         }
         return build_model(params, search.input_shape, search.n_classes)
 
-    class Budgeted(kt.Hyperband):
+    base = kt.Hyperband if algorithm == "hyperband" else kt.BayesianOptimization
+
+    class Budgeted(base):
         def run_trial(self, trial, *args, **kwargs):
             if time.monotonic() > deadline:
                 raise kt.errors.FatalError("time budget spent")
@@ -185,11 +217,15 @@ def run_kerastuner(search, seconds: float, seed: int, workdir: str):
             if time.monotonic() > deadline:
                 self.model.stop_training = True
 
-    # One Hyperband iteration is only ~30 trials (4.7 minutes here): iterate until the deadline,
-    # so that KerasTuner gets the same wall-clock budget as the others.
-    tuner = Budgeted(hypermodel, objective="val_accuracy", max_epochs=MAX_EPOCHS, factor=3,
-                     hyperband_iterations=1000, seed=seed, directory=workdir,
-                     project_name="peers", overwrite=True, max_consecutive_failed_trials=1000)
+    common = dict(objective="val_accuracy", seed=seed, directory=workdir, project_name="peers",
+                  overwrite=True, max_consecutive_failed_trials=1000)
+    if algorithm == "hyperband":
+        # One Hyperband iteration is only ~30 trials (4.7 minutes here): iterate until the
+        # deadline, so that KerasTuner gets the same wall-clock budget as the others.
+        tuner = Budgeted(hypermodel, max_epochs=MAX_EPOCHS, factor=3, hyperband_iterations=1000,
+                         **common)
+    else:
+        tuner = Budgeted(hypermodel, max_trials=100000, **common)
     try:
         tuner.search(search.x_train, search.y_train, epochs=MAX_EPOCHS, verbose=0,
                      validation_data=(search.x_val, search.y_val),
@@ -198,13 +234,23 @@ def run_kerastuner(search, seconds: float, seed: int, workdir: str):
         pass
     best = tuner.oracle.get_best_trials(1)[0]
     hp = dict(best.hyperparameters.values)
-    epochs = int(hp.pop("tuner/epochs", MAX_EPOCHS))
+    if algorithm == "hyperband":
+        epochs = int(hp.get("tuner/epochs", MAX_EPOCHS))
+    else:  # every trial trains MAX_EPOCHS (or fewer at the deadline); its best epoch, 1-based
+        epochs = int(best.best_step or 0) + 1
     for key in [k for k in hp if k.startswith("tuner/")]:
         hp.pop(key)
     n_layers = hp["n_layers"]
     hp = {k: v for k, v in hp.items()
           if not (k.startswith("units_") and int(k.split("_")[1]) > n_layers)}
-    return len(tuner.oracle.trials), best.score, hp, epochs, clock
+    states: dict[str, int] = {}
+    for trial in tuner.oracle.trials.values():
+        status = str(trial.status)
+        states[status] = states.get(status, 0) + 1
+    # The trial the deadline refused to start never ran: not counted.
+    states.pop("RUNNING", None)
+    states.pop("IDLE", None)
+    return states, best.score, hp, epochs, clock
 
 
 def final_test(data, params: dict, epochs: int, seed: int) -> float:
@@ -226,40 +272,76 @@ def final_test(data, params: dict, epochs: int, seed: int) -> float:
     return float(model.evaluate(data.search.scaling.apply(x_test), y_test, verbose=0)[1])
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir")
-    p.add_argument("--minutes", type=float, default=15.0)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-
+def run(tuner: str, seed: int, minutes: float, data_path) -> dict:
+    """One run of the race: ``tuner``'s search for ``minutes``, then the shared final test."""
     import tempfile
 
     import optuna
+    import tensorflow as tf
+
+    # Besides the environment variables: one thread per pool, set before any op runs.
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
 
     from hpo.data import load_dataset
     from hpo.spec import DataSpec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    seconds = args.minutes * 60
-    rows = []
-    for name, runner in (("hpo", run_hpo), ("plain Optuna script", run_optuna_script),
-                         ("KerasTuner Hyperband", run_kerastuner)):
-        data = load_dataset(DataSpec("mnist", validation_size=10000), data_dir(args.data_dir),
-                            seed=args.seed)
-        start = time.monotonic()
-        with tempfile.TemporaryDirectory() as tmp:
-            extra = (tmp,) if runner is run_kerastuner else ()
-            n, value, params, epochs, clock = runner(data.search, seconds, args.seed, *extra)
-        searched = time.monotonic() - start
-        test = final_test(data, params, epochs, args.seed)
-        hit = f"{clock.hit / 60:.1f} min" if clock.hit is not None else "never"
-        rows.append([name, n, f"{searched / 60:.1f} min", f"{value:.4f}", f"{test:.4f}", hit])
-        print(rows[-1], flush=True)
-    body = table(["tuner", "trials", "search time", "best val accuracy", "test accuracy",
-                  f"first val >= {TARGET}"], rows)
-    record("peers", "python bench/peers.py --data-dir ../shared/data"
-           + (f" --minutes {args.minutes:g}" if args.minutes != 15 else ""), body)
+    seconds = minutes * 60
+    data = load_dataset(DataSpec("mnist", validation_size=10000), data_path, seed=seed)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        if tuner == "hpo":
+            result = run_hpo(data.search, seconds, seed)
+        elif tuner == "optuna":
+            result = run_optuna_script(data.search, seconds, seed)
+        else:
+            algorithm = "hyperband" if tuner == "kt-hyperband" else "bayes"
+            result = run_kerastuner(data.search, seconds, seed, tmp, algorithm)
+    searched = time.monotonic() - start
+    states, value, params, epochs, clock = result
+    tested = time.monotonic()
+    test = final_test(data, params, int(epochs), seed)
+    return {
+        "tuner": tuner,
+        "seed": seed,
+        "minutes": minutes,
+        "trials": sum(states.values()),
+        "trial_states": states,
+        "search_seconds": round(searched, 1),
+        "best_val": float(value),
+        "test_accuracy": test,
+        "first_hit_seconds": None if clock.hit is None else round(clock.hit, 1),
+        "params": {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()},
+        "epochs": int(epochs),
+        "target": TARGET,
+        "max_epochs": MAX_EPOCHS,
+        "test_seconds": round(time.monotonic() - tested, 1),
+        "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "threads": THREADS,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tuner", required=True, choices=TUNERS)
+    p.add_argument("--seed", type=int, default=1, help="the split's and the tuner's seed")
+    p.add_argument("--minutes", type=float, default=15.0, help="the search's wall-clock budget")
+    p.add_argument("--json", help="write the result here (it is printed either way)")
+    p.add_argument("--data-dir")
+    args = p.parse_args(argv)
+
+    result = run(args.tuner, args.seed, args.minutes, data_dir(args.data_dir))
+    result["command"] = " ".join(["python bench/peers.py", *(argv if argv is not None
+                                                             else sys.argv[1:])])
+    text = json.dumps(result, indent=2) + "\n"
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)  # whole or not at all: a resumed race trusts what it finds
+    print(text, end="", flush=True)
     return 0
 
 

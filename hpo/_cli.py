@@ -100,7 +100,8 @@ def import_tensorflow_quietly(debug: bool, threads: int | None = None) -> None:
     absl::InitializeLog()", cudart_stub, cpu_feature_guard, cuInit) straight to fd 2, twice,
     whatever TF_CPP_MIN_LOG_LEVEL says; in a terminal they split the progress bar. With
     ``debug`` they are left alone. ``threads``: TensorFlow's intra-op threads (a worker's
-    share of the cores), set before anything starts its thread pools.
+    share of the cores), set before anything starts its thread pools. Every GPU gets memory
+    growth, so that processes sharing a GPU take what they use, not all of it.
     """
     if "tensorflow" in sys.modules:
         return
@@ -115,6 +116,7 @@ def import_tensorflow_quietly(debug: bool, threads: int | None = None) -> None:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.config.list_physical_devices()
+        enable_memory_growth(tf)
         import keras
 
         keras.ops.ones(1)  # the first op initialises the devices, and says so
@@ -122,6 +124,16 @@ def import_tensorflow_quietly(debug: bool, threads: int | None = None) -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def enable_memory_growth(tf) -> None:
+    """Memory growth on every GPU TensorFlow sees; a GPU already started keeps its setting."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+            logging.getLogger("hpo").debug("memory growth not set on %s: already started",
+                                           gpu.name)
 
 
 def _quiet_unraisable_interrupt(unraisable) -> None:

@@ -195,7 +195,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                     value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorder,
                                              *pruning)
                 except optuna.TrialPruned:
-                    raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder)) from None
+                    raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder, trial)) from None
             else:
                 best_epochs = []
                 for fold, feeder in enumerate(feeders):
@@ -263,8 +263,11 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
     return objective
 
 
-def _pruned_after_epoch(spec: StudySpec, recorder: EpochRecorder) -> str:
+def _pruned_after_epoch(spec: StudySpec, recorder: EpochRecorder, trial: optuna.Trial) -> str:
     """hpo's words for a pruned trial, epochs counted from 1."""
+    reasons = getattr(trial.study.pruner, "reasons", {})  # a TimeBudgetPruner's own verdicts
+    if trial.number in reasons:
+        return reasons.pop(trial.number)
     epochs = len(recorder.seconds)
     scores = recorder.history.get(spec.metric) or [None]
     last = scores[-1]

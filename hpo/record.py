@@ -58,6 +58,7 @@ BUILDER_DIR = "builder_dir"  # the study file's folder, where its builder was im
 # How the latest run searched: sampler, pruner, seed, the space's domains, the validation
 # split's size and the library versions (the report shows them).
 SEARCH = "search"
+WARM_START = "warm_start"  # the earlier study a warm-started one began from, and how
 FINAL = "final"
 FINAL_OTHERS = "final_others"
 

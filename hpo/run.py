@@ -134,9 +134,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"follows {spec.follows}: keeps its best trial's "
               + " ".join(f"{k}={_fmt(v)}" for k, v in spec.inherited.items()), flush=True)
     done = count_finished(study)
-    if enqueue_first(spec, study):
-        print(f"enqueued {len(spec.enqueue)} configuration(s) from the study file to try "
-              f"first", flush=True)
+    queued = enqueue_first(spec, study, run.warm)
+    if queued:
+        source = (f"the best of study {spec.warm_start} ({len(run.warm)} of its trials inform "
+                  f"the sampler) and the study file" if run.warm else
+                  f"{spec.family}'s textbook network" if spec.textbook else "the study file")
+        print(f"trying {queued} known configuration(s) first, from {source}", flush=True)
     remaining = spec.budget.trials - done
     if remaining <= 0:
         print(f"the study already holds {done} finished trials (asked for "
@@ -157,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
                                progress).run()
                 else:
                     run_trials(spec, study, search, remaining, callbacks=[progress],
-                               builder=run.builder)
+                               builder=run.builder, warm=run.warm)
         except KeyboardInterrupt:
             from hpo.storage import fail_orphans
 

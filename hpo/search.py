@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ class OpenRun:
     builder: Builder
     study: optuna.Study
     storage: optuna.storages.BaseStorage
+    # ``warm_start``: the earlier study's trials, projected onto this space, for the sampler.
+    warm: tuple[optuna.trial.FrozenTrial, ...] = ()
 
     @property
     def spec(self) -> StudySpec:
@@ -87,8 +90,13 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
     labels = [spec.metric if name in ("metric", "accuracy") else name
               for name in spec.objectives]
     storage = open_storage(setup.url)
+    warm = _warm_source(setup) if spec.warm_start else None
     study = open_study(setup.url, setup.study_name, spec.directions, identity,
                        metric_names=labels, storage=storage)
+    warm_configs = warm_trials(warm, spec) if warm is not None else ()
+    if warm is not None and check and record.WARM_START not in study.user_attrs:
+        study.set_user_attr(record.WARM_START, {"study": warm.study_name,
+                                                "trials": len(warm_configs)})
     if record.PREPROCESSING not in study.user_attrs:
         study.set_user_attr(record.PREPROCESSING, search.scaling.to_json())
     if spec.data.base_dir and record.BUILDER_DIR not in study.user_attrs:
@@ -99,7 +107,57 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
         # Where this run writes, as given (relative to where it ran): hpo.export and
         # hpo.report, run from the same folder, look there by default.
         study.set_user_attr(record.OUT_DIR, str(setup.out_dir))
-    return OpenRun(setup, data, builder, study, storage)
+    return OpenRun(setup, data, builder, study, storage, warm_configs)
+
+
+# How many of the earlier study's best configurations a warm-started study tries first.
+WARM_QUEUE = 3
+
+
+def _warm_source(setup: RunSetup) -> optuna.Study:
+    """The study ``warm_start`` names, in this run's storage."""
+    from hpo.errors import StorageError
+    from hpo.storage import load_existing_study
+
+    name = setup.spec.warm_start
+    try:
+        source = load_existing_study(setup.url, name)
+    except StorageError:
+        raise HpoError(f"study '{setup.study_name}': warm_start = \"{name}\", but "
+                       f"{mask(setup.url)} holds no study '{name}'; run it first with the same "
+                       f"--storage, or fix the name") from None
+    theirs = [d.name.lower() for d in source.directions]
+    if theirs != list(setup.spec.directions):
+        raise HpoError(f"study '{setup.study_name}': warm_start study '{name}' is scored "
+                       f"{', '.join(theirs)}, this one {', '.join(setup.spec.directions)}; "
+                       f"start from a study scored the same way")
+    return source
+
+
+def warm_trials(source: optuna.Study, spec: StudySpec) -> tuple[optuna.trial.FrozenTrial, ...]:
+    """``source``'s completed trials as trials of ``spec``'s space: the parameters this space
+    searches, with values inside it (the rest is left for the sampler), best first and each
+    configuration once."""
+    from hpo.space import distribution, domain_of, project
+
+    done = [t for t in source.get_trials(deepcopy=False,
+                                         states=(optuna.trial.TrialState.COMPLETE,))
+            if t.values and all(v == v for v in t.values)]
+    maximize = source.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    done.sort(key=lambda t: t.values[0], reverse=maximize)
+    converted: list[optuna.trial.FrozenTrial] = []
+    seen: list[dict[str, Any]] = []
+    for t in done:
+        params = project(t.params, spec.space)
+        if not params or params in seen:
+            continue
+        seen.append(params)
+        dists = {name: distribution(domain_of(spec.space, name)) for name in params}
+        converted.append(optuna.trial.create_trial(
+            params=params, distributions=dists, values=list(t.values),
+            user_attrs={"warm_start": f"{source.study_name}#{t.number}"}))
+    return tuple(converted)
+
 
 
 def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
@@ -144,13 +202,19 @@ def _inherit(setup: RunSetup) -> RunSetup:
     return dataclasses.replace(setup, spec=dataclasses.replace(spec, inherited=inherited))
 
 
-def enqueue_first(spec: StudySpec, study: optuna.Study) -> int:
-    """Queue the study file's ``[[enqueue]]`` configurations in a new study; how many."""
-    if not spec.enqueue or study.trials:
+def enqueue_first(spec: StudySpec, study: optuna.Study,
+                  warm: Sequence[optuna.trial.FrozenTrial] = ()) -> int:
+    """Queue what a new study tries first; how many: the best ``WARM_QUEUE`` configurations of
+    the study it warm-starts from (``warm``), then the study file's ``[[enqueue]]`` ones (the
+    family's textbook network when the file names none), no more than the study's trials."""
+    if study.trials:
         return 0
-    for params in spec.enqueue:  # tried first: known-good configurations from the file
-        study.enqueue_trial(dict(params), skip_if_exists=True)
-    return len(spec.enqueue)
+    queued: list[dict[str, Any]] = []
+    for params in [*(dict(t.params) for t in warm[:WARM_QUEUE]), *map(dict, spec.enqueue)]:
+        if params not in queued and len(queued) < spec.budget.trials:
+            queued.append(params)
+            study.enqueue_trial(params, skip_if_exists=True)
+    return len(queued)
 
 
 def run_trials(
@@ -161,22 +225,26 @@ def run_trials(
     worker: int = 0,
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     builder: Builder | None = None,
+    warm: Sequence[optuna.trial.FrozenTrial] = (),
 ) -> None:
-    """Run ``n_trials`` trials of ``spec`` in this process (one worker's share)."""
+    """Run ``n_trials`` trials of ``spec`` in this process (one worker's share). ``warm``: an
+    earlier study's trials for the sampler to learn from (``OpenRun.warm``)."""
     from hpo.objective import failed, make_objective
-    from hpo.samplers import make_pruner, make_sampler
+    from hpo.samplers import WarmStartSampler, make_pruner, make_sampler
     from hpo.space import grid_space
 
     spec = spec if spec.metric else spec.for_task(search.task)
     # Each worker, and each resumed run, gets its own sampler seed: no replayed draws.
-    study.sampler = make_sampler(
+    sampler = make_sampler(
         spec.sampler.name, spec.sampler.options,
         seed=spec.seed + 1000 * worker + len(study.trials),
         grid=grid_space(spec.space) if spec.sampler.name == "grid" else None,
     )
+    study.sampler = WarmStartSampler(sampler, warm) if warm else sampler
     # The pruner's steps are epochs, or folds when a trial cross-validates.
     steps = spec.data.cv_folds or spec.budget.max_epochs
-    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps)
+    deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
+    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps, deadline)
     objective = make_objective(spec, search, builder)
     target = spec.budget.trials
 
@@ -191,7 +259,8 @@ def run_trials(
         return objective(trial)
 
     def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if count_claimed(study) >= target:
+        # Queued trials ([[enqueue]], a warm start) are still to run here: not a reason to stop.
+        if count_claimed(study, queued=False) >= target:
             study.stop()
 
     # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from

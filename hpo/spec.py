@@ -17,8 +17,9 @@ from types import MappingProxyType
 from typing import Any
 
 from hpo.errors import SpecError
-from hpo.samplers import SAMPLERS, check_pruner, check_sampler
-from hpo.space import DIMENSIONS, Choice, Dimension, Domain, Fixed, Range, builder_dimension
+from hpo.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, SAMPLERS, check_pruner, check_sampler
+from hpo.space import (DIMENSIONS, STARTS, Choice, Dimension, Domain, Fixed, Range,
+                       builder_dimension, project)
 
 
 def read_only(mapping: Mapping[str, Any]) -> MappingProxyType:
@@ -62,7 +63,7 @@ OBJECTIVES = {"metric": None, "accuracy": None, "n_params": "minimize"}
 _SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 _TOP_KEYS = {"description", "family", "model", "seed", "data", "budget", "sampler", "pruner",
              "space", "enqueue", "final", "follows", "then", "objectives", "objective",
-             "final_seeds"}
+             "final_seeds", "warm_start"}
 _DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds", "task", "target", "test_path",
               "test_size", "scale", "image_size", "color_mode"}
 _OBJECTIVE_KEYS = {"metric", "direction"}
@@ -98,7 +99,9 @@ class Budget:
     trials: int = 20
     max_epochs: int = 10
     timeout: float | None = None  # seconds for this run's search; None: no limit
-    patience: int = 0  # early stopping on validation accuracy inside a trial; 0: off
+    # Early stopping inside a trial: it ends after this many epochs without a better score of
+    # the study's metric; 0: off (every trial runs max_epochs, as the notebooks did).
+    patience: int = 3
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class StudySpec:
     source: str  # the file it came from, for messages
     # Configurations tried first, before the sampler's own (partial: the rest is sampled).
     enqueue: tuple[Mapping[str, Any], ...] = ()
+    # True when ``enqueue`` is the family's textbook network (the file names none).
+    textbook: bool = False
     final: str = "best"
     # The final step retrains the chosen trial this many times (its own seed first), for the
     # spread of its test score over seeds.
@@ -132,6 +137,9 @@ class StudySpec:
     # dropout"); and the study to run right after this one, in the same command.
     follows: str | None = None
     then: str | None = None
+    # An earlier study in the same storage to start from: its best configurations are tried
+    # first and its trials inform the sampler where the spaces overlap.
+    warm_start: str | None = None
     # The followed study's best parameters that this one keeps fixed (set when a run starts).
     inherited: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Keys of OBJECTIVES, "accuracy" first; two of them make a multi-objective study.
@@ -285,11 +293,15 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     _check_budget(budget, f"{source} [budget]")
 
     objectives = _parse_objectives(raw.get("objectives", ["metric"]), source)
-    sampler = _parse_component(_table(raw, "sampler", source), "tpe", f"{source} [sampler]")
+    # A study file without [sampler] or [pruner] gets hpo's measured defaults (see
+    # hpo.samplers.DEFAULT_SAMPLER); one that names a sampler gets Optuna's own options for it.
+    sampler = _parse_component(_table(raw, "sampler", source) or DEFAULT_SAMPLER, "tpe",
+                               f"{source} [sampler]")
     check_sampler(sampler.name, sampler.options, f"{source} [sampler]")
     # Optuna cannot prune a multi-objective trial, so such a study prunes nothing by default.
-    pruner = _parse_component(_table(raw, "pruner", source),
-                              "none" if len(objectives) > 1 else "median", f"{source} [pruner]")
+    pruner = _parse_component(
+        _table(raw, "pruner", source) or ({"name": "none"} if len(objectives) > 1
+                                          else DEFAULT_PRUNER), "median", f"{source} [pruner]")
     check_pruner(pruner.name, pruner.options, f"{source} [pruner]")
 
     space_raw = _table(raw, "space", source)
@@ -313,6 +325,13 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}",
                                                       builder=family is None))
                      for i, e in enumerate(enqueue, start=1))
+    links: dict[str, Any] = {}
+    if "enqueue" not in raw and family in STARTS and sampler.name != "grid":
+        # The family's textbook network first, as far as this study's space allows it (a grid
+        # is tried as it is); `enqueue = []` turns it off.
+        starts = (project(start, space, clip=True) for start in STARTS[family])
+        enqueued = tuple(MappingProxyType(s) for s in starts if s)
+        links["textbook"] = bool(enqueued)
     final_seeds = raw.get("final_seeds", 3)
     if not _is_int(final_seeds) or final_seeds < 1:
         raise SpecError(f"{source}: final_seeds: got {final_seeds!r}; expected an integer >= 1 "
@@ -321,12 +340,12 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     if final not in FINALS:
         raise SpecError(f"{source}: final: got {final!r}; expected one of {', '.join(FINALS)} "
                         f"(\"each\" retrains and tests every completed trial)")
-    links = {}
-    for key in ("follows", "then"):
+    for key in ("follows", "then", "warm_start"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or not value or value == name):
-            raise SpecError(f"{source}: {key}: got {value!r}; expected the name of another "
-                            f"study in studies/")
+            where = ("an earlier study in the same storage" if key == "warm_start"
+                     else "another study in studies/")
+            raise SpecError(f"{source}: {key}: got {value!r}; expected the name of {where}")
         links[key] = value
     spec = StudySpec(
         name=name,

@@ -181,8 +181,8 @@ def count_finished(study: optuna.Study) -> int:
     return sum(t.state.name in _FINISHED and _counts(t, retried) for t in trials)
 
 
-def count_claimed(study: optuna.Study, below: int | None = None) -> int:
-    """Trials finished, running or queued that count towards the requested number.
+def count_claimed(study: optuna.Study, below: int | None = None, queued: bool = True) -> int:
+    """Trials finished, running or (``queued``) waiting that count towards the requested number.
 
     With ``below``, only trials numbered lower: every worker on every machine agrees on which
     trials came first, so a trial that finds ``count_claimed(study, its number) >= target`` is
@@ -190,7 +190,8 @@ def count_claimed(study: optuna.Study, below: int | None = None) -> int:
     """
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
-    return sum((below is None or t.number < below) and _counts(t, retried) for t in trials)
+    return sum((below is None or t.number < below) and _counts(t, retried)
+               and (queued or t.state != optuna.trial.TrialState.WAITING) for t in trials)
 
 
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")

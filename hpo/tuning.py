@@ -69,15 +69,16 @@ def tune(
     space: Mapping[str, Any] | None = None,
     trials: int = 20,
     max_epochs: int = 10,
-    patience: int = 0,
+    patience: int | None = None,
     timeout: float | None = None,
     validation_size: int | float = 0.2,
     test_size: int | float = 0.2,
     scale: str = "auto",
     cv_folds: int = 0,
-    sampler: str | Mapping[str, Any] = "tpe",
-    pruner: str | Mapping[str, Any] = "median",
+    sampler: str | Mapping[str, Any] | None = None,
+    pruner: str | Mapping[str, Any] | None = None,
     enqueue: Sequence[Mapping[str, Any]] = (),
+    warm_start: str | None = None,
     final_seeds: int = 3,
     seed: int = 0,
     storage: str = DEFAULT_STORAGE,
@@ -92,7 +93,10 @@ def tune(
     and stratified for classification). ``metric`` and ``direction`` as in a study file's
     ``[objective]`` (default val_accuracy for classification, val_loss for regression);
     ``space`` as its ``[space]`` table (ranges of hpo's named dimensions such as
-    ``learning_rate``, or of names the builder reads with ``hpo.param``). The study is stored in
+    ``learning_rate``, or of names the builder reads with ``hpo.param``). ``patience``,
+    ``sampler`` and ``pruner`` left as None get hpo's defaults (early stopping after 3 epochs
+    without progress, multivariate TPE, successive halving); ``warm_start`` names an earlier
+    study in ``storage`` to start from. The study is stored in
     ``storage`` under ``study_name`` (default ``tune-<build's name>``): calling again resumes
     it, until it holds ``trials`` finished trials. Raises HpoError for a bad setup, before
     anything is stored.
@@ -107,18 +111,21 @@ def tune(
     raw = {
         "model": build, "seed": seed, "data": data, "objective": objective,
         "final_seeds": final_seeds,
-        "budget": {"trials": trials, "max_epochs": max_epochs, "patience": patience,
+        "budget": {"trials": trials, "max_epochs": max_epochs,
+                   **({"patience": patience} if patience is not None else {}),
                    **({"timeout": timeout} if timeout else {})},
-        "sampler": {"name": sampler} if isinstance(sampler, str) else dict(sampler),
-        "pruner": {"name": pruner} if isinstance(pruner, str) else dict(pruner),
         "space": dict(space or {}), "enqueue": [dict(e) for e in enqueue],
+        **({"warm_start": warm_start} if warm_start else {}),
     }
+    for key, value in (("sampler", sampler), ("pruner", pruner)):
+        if value is not None:
+            raw[key] = {"name": value} if isinstance(value, str) else dict(value)
     spec = parse_spec(raw, name=name, source=f"hpo.tune({name})")
     setup = RunSetup(spec, name, check_url(storage),
                      Path(out_dir) if out_dir else Path("runs") / name)
     run = open_run(setup, arrays=(x, y, x_test, y_test))
     spec, study = run.spec, run.study
-    enqueue_first(spec, study)
+    enqueue_first(spec, study, run.warm)
     remaining = spec.budget.trials - count_finished(study)
     if remaining > 0:
         from hpo.progress import TrialProgress
@@ -127,7 +134,7 @@ def tune(
         started = datetime.datetime.now()
         try:
             run_trials(spec, study, run.data.search, remaining, callbacks=callbacks,
-                       builder=run.builder)
+                       builder=run.builder, warm=run.warm)
         except KeyboardInterrupt:
             from hpo.storage import fail_orphans
 

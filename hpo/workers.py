@@ -4,6 +4,9 @@ Processes, not threads: TensorFlow and the GIL. Each worker loads the data itsel
 shared storage and runs its share of the trials. The supervisor (the command's own process)
 shows their progress from the storage, replaces a worker that died once its trial has been
 re-queued, and passes Ctrl-C on to the workers so every trial ends recorded.
+
+On a GPU machine every worker turns on memory growth, so several can share one GPU; with
+several GPUs, worker i gets GPU ``i % n_gpus`` to itself (``CUDA_VISIBLE_DEVICES``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import logging
 import multiprocessing
 import multiprocessing.reduction
 import os
+import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -43,18 +49,72 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def threads_per_worker(n_workers: int) -> int:
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // n_workers)
+    return cores or 1
+
+
+def threads_per_worker(n_workers: int, cores: int | None = None) -> int:
+    return max(1, (available_cores() if cores is None else cores) // n_workers)
+
+
+NVIDIA_SMI_TIMEOUT = 10.0
+_NVIDIA_SMI_GPU = re.compile(r"^GPU (\d+):", re.MULTILINE)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this machine shows its processes, as CUDA device ids, without TensorFlow.
+
+    ``CUDA_VISIBLE_DEVICES`` when it is set (a comma list; ``""`` or ``-1`` means none, and,
+    as in CUDA, the list ends at the first empty or negative entry); otherwise the GPUs
+    ``nvidia-smi -L`` lists. No ``nvidia-smi``, or one that fails or hangs: no GPUs.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        gpus = []
+        for entry in (e.strip() for e in visible.split(",")):
+            if not entry or entry.startswith("-"):
+                break
+            gpus.append(entry)
+        return gpus
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, check=True,
+                                 timeout=NVIDIA_SMI_TIMEOUT).stdout
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as e:
+        logger.debug("nvidia-smi -L failed (%s); using the CPU", e)
+        return []
+    return _NVIDIA_SMI_GPU.findall(listing)
+
+
+def worker_device(index: int, gpus: list[str]) -> str | None:
+    """Worker ``index``'s GPU, round robin (one GPU: shared by all), or None for the CPU."""
+    return gpus[index % len(gpus)] if gpus else None
+
+
+def worker_environment(index: int, n_workers: int, gpus: list[str],
+                       cores: int) -> dict[str, str]:
+    """The environment variables worker ``index`` of ``n_workers`` sets before TensorFlow loads.
+
+    Its share of the ``cores`` as TensorFlow's threads; with any GPU, memory growth (so
+    workers sharing a GPU do not each take it all); with two or more, its own GPU in
+    ``CUDA_VISIBLE_DEVICES``. With one GPU, ``CUDA_VISIBLE_DEVICES`` stays as it was.
+    """
+    threads = str(threads_per_worker(n_workers, cores))
+    env = {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
+           "TF_NUM_INTEROP_THREADS": "1"}
+    if gpus:
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    if len(gpus) > 1:
+        env["CUDA_VISIBLE_DEVICES"] = worker_device(index, gpus)
+    return env
 
 
 def _worker_main(setup: RunSetup, index: int, n_workers: int, quota: int) -> None:
-    """A worker process: its own threads, data and storage connection; ``quota`` trials."""
-    threads = threads_per_worker(n_workers)
-    # Before TensorFlow starts its thread pools.
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    """A worker process: its own threads, device, data and storage connection; ``quota`` trials."""
     # The supervisor stops workers with SIGINT, even when its own parent made it ignore SIGINT
     # (a background job); SIGTERM stops them the same way.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -63,12 +123,19 @@ def _worker_main(setup: RunSetup, index: int, n_workers: int, quota: int) -> Non
     from hpo.search import open_run, run_trials
 
     configure_logging(setup.debug, prefix=f"w{index} ")
+    cores = available_cores()
+    threads = threads_per_worker(n_workers, cores)
+    gpus = visible_gpus()
+    # Before TensorFlow starts its thread pools and its devices.
+    os.environ.update(worker_environment(index, n_workers, gpus, cores))
+    device = worker_device(index, gpus)
+    logger.info("worker %d on %s", index, "the CPU" if device is None else f"GPU {device}")
     try:
         import_tensorflow_quietly(setup.debug, threads)
         # The supervisor checked the setup and the builder; the data is loaded here again.
         run = open_run(setup, check=False)
         run_trials(run.spec, run.study, run.data.search, quota, worker=index,
-                   builder=run.builder)
+                   builder=run.builder, warm=run.warm)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
 

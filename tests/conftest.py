@@ -18,6 +18,7 @@ description = "tiny test study"
 family = "mlp"
 seed = 1
 final_seeds = 1
+enqueue = []                # the random draws alone, without the family's textbook start
 
 [data]
 dataset = "digits"

@@ -144,7 +144,7 @@ def test_override_applies_and_validates(tmp_path):
 def test_a_multi_objective_study_prunes_nothing_unless_told_and_refuses_a_pruner_flag(tmp_path):
     single = spec_from("", tmp_path)
     assert (single.objectives, single.directions, single.pruner.name) == (
-        ("metric",), ["maximize"], "median")
+        ("metric",), ["maximize"], "successive_halving")
     spec = spec_from("objectives = ['accuracy', 'n_params']", tmp_path)
     assert spec.multi_objective and spec.directions == ["maximize", "minimize"]
     assert spec.pruner.name == "none"  # the default, as Optuna cannot prune these trials
