@@ -18,8 +18,17 @@ from typing import Any
 
 from hpo.errors import SpecError
 from hpo.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, SAMPLERS, check_pruner, check_sampler
-from hpo.space import (DIMENSIONS, STARTS, Choice, Dimension, Domain, Fixed, Range,
-                       builder_dimension, project)
+from hpo.space import (
+    DIMENSIONS,
+    STARTS,
+    Choice,
+    Dimension,
+    Domain,
+    Fixed,
+    Range,
+    builder_dimension,
+    project,
+)
 
 
 def read_only(mapping: Mapping[str, Any]) -> MappingProxyType:
