@@ -113,12 +113,13 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
 
     With a ``timeout``, after each epoch it projects the trial's remaining cost from its own
     measured seconds per step. A trial whose remaining steps would take more than ``share`` of
-    the time left before ``deadline`` (``time.monotonic()``) is stopped unless it leads every
-    other trial at this step. Per process, so each worker keeps its own clock.
+    the time left before ``deadline`` (``time.monotonic()``) is stopped unless it is ahead: it
+    leads every other trial at this step, and, if it would run past the deadline, it already
+    beats the study's best score. Per process, so each worker keeps its own clock.
     """
 
     def __init__(self, inner: optuna.pruners.BasePruner, deadline: float, max_steps: int,
-                 share: float = 0.25) -> None:
+                 share: float = 0.5) -> None:
         self.inner = inner
         self.deadline = deadline
         self.max_steps = max_steps
@@ -137,24 +138,31 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
         done = step + 1
         spent = (datetime.datetime.now() - trial.datetime_start).total_seconds()
         projected = spent / done * (self.max_steps - done)
-        left = self.deadline - time.monotonic()
-        if projected <= self.share * max(left, 0.0) or self._leads(study, trial, step):
+        left = max(self.deadline - time.monotonic(), 0.0)
+        if projected <= self.share * left or self._ahead(study, trial, step, projected > left):
             return False
         self.reasons[trial.number] = (
             f"stopped after epoch {done} to save time: {self.max_steps - done} more epochs "
-            f"would take about {projected:.0f} s of the {max(left, 0):.0f} s left, and it does "
-            f"not lead the other trials")
+            f"would take about {projected:.0f} s of the {left:.0f} s left, and it is not ahead "
+            f"of the other trials")
         return True
 
     @staticmethod
-    def _leads(study: optuna.Study, trial: optuna.trial.FrozenTrial, step: int) -> bool:
+    def _ahead(study: optuna.Study, trial: optuna.trial.FrozenTrial, step: int,
+               overruns: bool) -> bool:
         value = trial.intermediate_values[step]
-        others = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)
-                  if t.number != trial.number and step in t.intermediate_values]
-        if not others:
-            return True  # nothing to compare with: not behind
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-        return value >= max(others) if maximize else value <= min(others)
+        best = max if maximize else min
+        at_step = [t.intermediate_values[step] for t in trials if step in t.intermediate_values]
+        complete = [t.value for t in trials
+                    if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+        if overruns and complete:
+            # Past the deadline only a trial already better than the best finished one may go on.
+            at_step.append(best(complete))
+        if not at_step:
+            return True  # nothing to compare with: not behind
+        return value >= best(at_step) if maximize else value <= best(at_step)
 
 
 class WarmStartSampler(optuna.samplers.BaseSampler):

@@ -103,6 +103,16 @@ def test_the_time_guard_keeps_a_slow_trial_that_leads_and_a_cheap_one():
     assert not guard.reasons
 
 
+def test_past_the_deadline_only_a_trial_beating_the_best_finished_one_goes_on():
+    # It leads the others at epoch 1, but 9 more epochs overrun the 60 s left and its 0.97 is
+    # behind the finished trial's 0.98.
+    study, trial = _study_with_trial({0: 0.97}, others=[{0: 0.95, 1: 0.98}])
+    guard = TimeBudgetPruner(optuna.pruners.NopPruner(), time.monotonic() + 60, max_steps=10)
+    assert guard.prune(study, trial)
+    study, trial = _study_with_trial({0: 0.99}, others=[{0: 0.95, 1: 0.98}])
+    assert not guard.prune(study, trial)
+
+
 def test_the_time_guard_defers_to_the_study_pruner():
     class Always(optuna.pruners.BasePruner):
         def prune(self, study, trial):
