@@ -434,12 +434,25 @@ def _run_table(study: optuna.Study) -> str:
         ("pruner", component(search.get("pruner"))),
         ("seed", _fmt(search.get("seed"))),
         ("budget", ", ".join(f"{k} {v}" for k, v in budget.items() if v) or "–"),
+        ("first trials", _first_trials(study, search)),
         ("final step", f"the best trial retrained with {search.get('final_seeds', 1)} seed(s)"),
         ("wall time", f"{wall / 60:.1f} min from the first trial's start to the last one's "
                       f"end" if wall is not None else "–"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "–"),
     ]
     return _table(None, rows)
+
+
+def _first_trials(study: optuna.Study, search: Mapping[str, Any]) -> str:
+    """What the study tried before its sampler: a warm start, the textbook network, a file's."""
+    warm = study.user_attrs.get(record.WARM_START)
+    parts = []
+    if warm:
+        parts.append(f"warm-started from study {warm.get('study')} ({warm.get('trials')} of its "
+                     f"trials inform the sampler)")
+    if search.get("start"):
+        parts.append(search["start"])
+    return "; ".join(parts) or "the sampler's from the first"
 
 
 def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:

@@ -174,6 +174,9 @@ def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
         "budget": {"trials": spec.budget.trials, "max_epochs": spec.budget.max_epochs,
                    "timeout": spec.budget.timeout, "patience": spec.budget.patience},
         "final_seeds": spec.final_seeds,
+        "start": (f"the {spec.family} family's textbook network" if spec.textbook else
+                  f"{len(spec.enqueue)} configuration(s) from the study file" if spec.enqueue
+                  else None),
         "versions": versions(),
     }
 
