@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import inspect
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -132,9 +134,6 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None or trial.datetime_start is None:
             return False
-        import datetime
-        import time
-
         done = step + 1
         spent = (datetime.datetime.now() - trial.datetime_start).total_seconds()
         projected = spent / done * (self.max_steps - done)
