@@ -19,6 +19,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -31,6 +32,7 @@ from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
 from hpo.space import param, sampling
 from hpo.spec import StudySpec
+from hpo.storage import set_user_attrs
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         trial.set_user_attr(record.SEED, seed)
         recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
-        n_params = None
+        n_params = best_epoch = None
         try:
             recorder = recorders[0]
             model = new_model(trial, recorder)
@@ -242,19 +244,22 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             trial.set_user_attr(record.FAIL_REASON, _one_line(e))
             raise
         finally:
-            # Set in every state, so that each trial shows the same columns in the dashboard.
-            if n_params is None:  # no model was built
-                trial.set_user_attr(record.N_PARAMS, None)
+            # Set in every state, so that each trial shows the same columns in the dashboard;
+            # in one write (a transaction each costs more than the rest of the bookkeeping).
             # Epochs and seconds summed over the folds: what the trial cost.
-            _record_timing(trial, [r.seconds for r in recorders],
-                           sum(r.fit_seconds for r in recorders))
-            trial.set_user_attr(record.HISTORY, recorders[0].history)
+            attrs = _timing([r.seconds for r in recorders],
+                            sum(r.fit_seconds for r in recorders))
+            attrs[record.HISTORY] = recorders[0].history
+            if n_params is None:  # no model was built
+                attrs[record.N_PARAMS] = None
             if k:
-                trial.set_user_attr(record.FOLD_SCORES, [rounded(s) for s in fold_scores])
-                trial.set_user_attr(record.CV_STD, rounded(statistics.stdev(fold_scores))
-                                    if len(fold_scores) > 1 else None)
+                attrs[record.FOLD_SCORES] = [rounded(s) for s in fold_scores]
+                attrs[record.CV_STD] = (rounded(statistics.stdev(fold_scores))
+                                        if len(fold_scores) > 1 else None)
+            if best_epoch is not None:  # the trial finished
+                attrs[record.BEST_EPOCH] = best_epoch
+            set_user_attrs(trial, attrs)
 
-        trial.set_user_attr(record.BEST_EPOCH, best_epoch)
         if not spec.multi_objective:
             return value
         scores = {"metric": value, "accuracy": value, "n_params": float(n_params)}
@@ -315,16 +320,18 @@ def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
     return float(scores[best]), best + 1
 
 
-def _record_timing(trial: optuna.Trial, seconds: list[list[float]], fit_seconds: float) -> None:
-    """``seconds``: each trained model's (each fold's) epoch times."""
-    trial.set_user_attr(record.EPOCHS, sum(len(s) for s in seconds))
-    # All of model.fit, tracing included: what the rest of a trial's time is measured against.
-    trial.set_user_attr(record.FIT_SECONDS, round(fit_seconds, 3) if fit_seconds else None)
+def _timing(seconds: list[list[float]], fit_seconds: float) -> dict[str, Any]:
+    """A trial's cost attributes; ``seconds``: each trained model's (each fold's) epoch times."""
     # A model's first epoch also traces its graph: the typical epoch is the median of the
     # others (of the first, if a model ran one epoch only).
     steady = [t for s in seconds for t in (s[1:] or s)]
-    trial.set_user_attr(record.SECONDS_PER_EPOCH,
-                        round(statistics.median(steady), 4) if steady else None)
+    return {
+        record.EPOCHS: sum(len(s) for s in seconds),
+        # All of model.fit, tracing included: what the rest of a trial's time is measured
+        # against.
+        record.FIT_SECONDS: round(fit_seconds, 3) if fit_seconds else None,
+        record.SECONDS_PER_EPOCH: round(statistics.median(steady), 4) if steady else None,
+    }
 
 
 def _one_line(error: BaseException, limit: int = 300) -> str:

@@ -34,17 +34,21 @@ class TrialProgress:
         self.count = done
         self.bar = bar
         self.start = time.monotonic()
+        self._study_attrs: tuple[int | None, str] | None = None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         attrs = trial.user_attrs
         if attrs.get(record.FAIL_REASON) == SURPLUS:
             return
-        n = record.n_validation(study)
-        # From the storage: the count sums every worker's trials, on every machine, and leaves
-        # out re-queued and interrupted ones.
-        self.count = count_finished(study)
+        if self._study_attrs is None:  # set when the search started; read once
+            self._study_attrs = record.n_validation(study), record.study_metric(study)
+        n, metric = self._study_attrs
+        # From the storage, in one read: the count sums every worker's trials, on every
+        # machine, and leaves out re-queued and interrupted ones.
+        trials = study.get_trials(deepcopy=False)
+        self.count = count_finished(study, trials)
         if trial.state.name == "COMPLETE":
-            what = f"{record.study_metric(study)} {score(trial.values[0], n)}"
+            what = f"{metric} {score(trial.values[0], n)}"
             if len(trial.values) > 1:
                 what += f", {attrs.get('n_params')} parameters"
         elif trial.state.name == "PRUNED":
@@ -56,10 +60,9 @@ class TrialProgress:
             size = len(study.best_trials)
             best = f"Pareto front of {size}" if size else "no complete trial yet"
         else:
-            try:
-                best = f"best {score(study.best_value, n)} (trial {study.best_trial.number})"
-            except ValueError:
-                best = "no complete trial yet"
+            top = _best(study, trials)
+            best = (f"best {score(top.value, n)} (trial {top.number})" if top
+                    else "no complete trial yet")
         speed = attrs.get("seconds_per_epoch")
         speed = f", {attrs.get('epochs')} epochs at {speed:.1f} s" if speed else ""
         logger.info("[%d/%d] trial %d %s%s | %s | %.0f s", self.count, self.target,
@@ -70,6 +73,18 @@ class TrialProgress:
 
 
 score = record.format_score
+
+
+def _best(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
+          ) -> optuna.trial.FrozenTrial | None:
+    """``study.best_trial`` among ``trials`` (None if none is complete), without another read;
+    the first of equal values, as Optuna picks."""
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
+                and t.value is not None]
+    if not complete:
+        return None
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return (max if maximize else min)(complete, key=lambda t: t.value)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ import optuna
 from hpo import pareto, record
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
-from hpo.storage import SURPLUS, count_claimed, mask
+from hpo.storage import SURPLUS, count_claimed, mask, set_user_attrs, stored_trials
 
 if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
     from hpo.builders import Builder
@@ -174,7 +174,9 @@ def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
         "budget": {"trials": spec.budget.trials, "max_epochs": spec.budget.max_epochs,
                    "timeout": spec.budget.timeout, "patience": spec.budget.patience},
         "final_seeds": spec.final_seeds,
-        "start": (f"the {spec.family} family's textbook network" if spec.textbook else
+        "start": (f"the {spec.family} family's textbook network"
+                  + (f" and {len(spec.enqueue) - 1} more known-good start(s)"
+                     if len(spec.enqueue) > 1 else "") if spec.textbook else
                   f"{len(spec.enqueue)} configuration(s) from the study file" if spec.enqueue
                   else None),
         "versions": versions(),
@@ -252,9 +254,10 @@ def run_trials(
     target = spec.budget.trials
 
     def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
-        trial.set_user_attr(record.WORKER, worker)
-        trial.set_user_attr(record.PROCESS, process_tag())
-        if count_claimed(trial.study, below=trial.number) >= target:
+        set_user_attrs(trial, {record.WORKER: worker, record.PROCESS: process_tag()})
+        # Fewer than ``target`` trials are numbered below one numbered under ``target``: only
+        # a later trial needs to read the study to know.
+        if trial.number >= target and count_claimed(trial.study, below=trial.number) >= target:
             # Other workers (here or on other machines) filled the study first.
             trial.set_user_attr(record.FAIL_REASON, SURPLUS)
             trial.study.stop()
@@ -263,7 +266,9 @@ def run_trials(
 
     def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         # Queued trials ([[enqueue]], a warm start) are still to run here: not a reason to stop.
-        if count_claimed(study, queued=False) >= target:
+        # The count reads every trial; while the study holds fewer than ``target`` trials in
+        # all (one COUNT), it cannot be full.
+        if stored_trials(study) >= target and count_claimed(study, queued=False) >= target:
             study.stop()
 
     # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from

@@ -363,7 +363,14 @@ STARTS: dict[str, tuple[dict[str, Any], ...]] = {
     "mlp": ({"optimizer": "adam", "learning_rate": 2e-3, "decay": 2e-3, "batch_size": 256,
              "n_layers": 2, "units_1": 512, "units_2": 512, "activation": "relu",
              "initializer": "glorot_uniform", "l1": 0.0, "l2": 0.0, "activity_l1": 0.0,
-             "activity_l2": 0.0, "dropout": 0.2, "beta_1": 0.9, "beta_2": 0.999},),
+             "activity_l2": 0.0, "dropout": 0.2, "beta_1": 0.9, "beta_2": 0.999},
+            # The same net twice as wide, with dropout 0.3: 0.986 after 12 epochs here, at 3x
+            # the cost. Tried second: where the time left cannot pay for it, the time guard
+            # stops it after its first epoch.
+            {"optimizer": "adam", "learning_rate": 2e-3, "decay": 2e-3, "batch_size": 256,
+             "n_layers": 2, "units_1": 1024, "units_2": 1024, "activation": "relu",
+             "initializer": "glorot_uniform", "l1": 0.0, "l2": 0.0, "activity_l1": 0.0,
+             "activity_l2": 0.0, "dropout": 0.3, "beta_1": 0.9, "beta_2": 0.999}),
     # Keras's mnist_cnn: two conv blocks (32, 64), max pooling, dropout 0.25, dense 128 + 0.5.
     "cnn": ({"optimizer": "adam", "learning_rate": 1e-3, "decay": 0.0, "batch_size": 128,
              "conv_blocks": 2, "filters_1": 32, "filters_2": 64, "kernel_size": 3,

@@ -338,8 +338,10 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     if "enqueue" not in raw and family in STARTS and sampler.name != "grid":
         # The family's textbook network first, as far as this study's space allows it (a grid
         # is tried as it is); `enqueue = []` turns it off.
-        starts = (project(start, space, clip=True) for start in STARTS[family])
-        enqueued = tuple(MappingProxyType(s) for s in starts if s)
+        starts = [project(start, space, clip=True) for start in STARTS[family]]
+        # In a narrow space two starts can become one: tried once.
+        unique = [s for i, s in enumerate(starts) if s and s not in starts[:i]]
+        enqueued = tuple(MappingProxyType(s) for s in unique)
         links["textbook"] = bool(enqueued)
     final_seeds = raw.get("final_seeds", 3)
     if not _is_int(final_seeds) or final_seeds < 1:

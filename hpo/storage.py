@@ -6,7 +6,7 @@ import datetime
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -87,7 +87,61 @@ def heartbeat_seconds() -> int:
 
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
+class Storage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, with two shortcuts that a trial's bookkeeping takes many times.
+
+    Optuna writes each user attribute in a transaction of its own, and counts a study's trials
+    by reading all of them. Both go through Optuna's own session and attribute code, so what is
+    stored is exactly what ``Trial.set_user_attr`` and ``get_all_trials`` store and read.
+    """
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Several user attributes of one trial in one transaction."""
+        from optuna.storages._rdb.models import TrialUserAttributeModel
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session, True) as session:
+            for key, value in attrs.items():
+                self._set_trial_attr_without_commit(session, TrialUserAttributeModel,
+                                                    trial_id, key, value)
+
+    def count_trials(self, study_id: int) -> int:
+        """How many trials the study holds, in any state: one COUNT query."""
+        from optuna.storages._rdb.models import TrialModel
+        from optuna.storages._rdb.storage import _create_scoped_session
+
+        with _create_scoped_session(self.scoped_session) as session:
+            return session.query(sqlalchemy.func.count(TrialModel.trial_id)).filter(
+                TrialModel.study_id == study_id).scalar()
+
+
+def _backend(study: optuna.Study) -> Any:
+    """The storage a study was opened with (Optuna wraps an RDB storage in a cache)."""
+    storage = study._storage
+    return getattr(storage, "_backend", storage)
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """``trial.set_user_attr`` for each item, in one write where the storage is hpo's."""
+    backend = _backend(trial.study)
+    if isinstance(backend, Storage) and len(attrs) > 1:
+        backend.set_trial_user_attrs(trial._trial_id, attrs)
+        trial._cached_frozen_trial.user_attrs.update(attrs)  # what trial.user_attrs returns
+    else:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+
+def stored_trials(study: optuna.Study) -> int:
+    """How many trials ``study`` holds in any state, the waiting ones included: a bound on
+    ``count_claimed`` that costs one COUNT query where the storage is hpo's."""
+    backend = _backend(study)
+    if isinstance(backend, Storage):
+        return backend.count_trials(study._study_id)
+    return len(study.get_trials(deepcopy=False))
+
+
+def open_storage(url: str) -> Storage:
     """An RDB storage that survives crashes and several writers.
 
     Heartbeats mark trials of dead workers as failed, and the retry callback re-queues them with
@@ -98,7 +152,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     sqlite = make_url(url).drivername.startswith("sqlite")
     engine_kwargs = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
     try:
-        storage = _create_tables_once(lambda: optuna.storages.RDBStorage(
+        storage = _create_tables_once(lambda: Storage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
@@ -131,8 +185,8 @@ def _sync_normal(dbapi_connection: Any) -> None:
 
 
 def _create_tables_once(
-    make: Callable[[], optuna.storages.RDBStorage], attempts: int = 6
-) -> optuna.storages.RDBStorage:
+    make: Callable[[], Storage], attempts: int = 6
+) -> Storage:
     """``make()``, again if another process was creating the same new tables at that moment.
 
     Two workers or machines that open a new database together race to create Optuna's tables;
@@ -170,13 +224,14 @@ def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
         return {n for t in trials for n in retry(t)}
 
 
-def count_finished(study: optuna.Study) -> int:
+def count_finished(study: optuna.Study,
+                   trials: list[optuna.trial.FrozenTrial] | None = None) -> int:
     """Trials that count towards the requested number: complete, pruned or genuinely failed.
 
     Not counted: failed trials that were re-queued, and trials stopped by Ctrl-C or started
-    when the study was already full.
+    when the study was already full. ``trials``: the study's, if just read.
     """
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     retried = retried_numbers(trials)
     return sum(t.state.name in _FINISHED and _counts(t, retried) for t in trials)
 

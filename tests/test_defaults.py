@@ -36,13 +36,19 @@ def test_a_study_that_names_no_strategy_gets_the_default_search_and_early_stoppi
 
 def test_the_family_textbook_network_is_tried_first_as_far_as_the_space_allows():
     spec = parse_spec({"family": "mlp", "space": WIDE}, name="wide")
-    assert spec.textbook and len(spec.enqueue) == 1
-    start = dict(spec.enqueue[0])
+    assert spec.textbook and len(spec.enqueue) == 2
+    start, wide = map(dict, spec.enqueue)
     # 512 units lie above this space's 256: moved to the bound; the pinned and left-out
     # dimensions are not the start's to set.
     assert start == {"optimizer": "adam", "learning_rate": 2e-3, "batch_size": 256,
                      "n_layers": 2, "units_1": 256, "units_2": 256, "dropout": 0.2}
-    assert STARTS["mlp"][0]["units_1"] == 512
+    assert STARTS["mlp"][0]["units_1"] == 512 and STARTS["mlp"][1]["units_1"] == 1024
+    assert wide == {**start, "dropout": 0.3}  # the wide start, as far as this space allows
+    # Without dropout in the space the two starts become one, tried once.
+    narrow = parse_spec({"family": "mlp", "space": {k: v for k, v in WIDE.items()
+                                                    if k != "dropout"}}, name="narrow")
+    assert [dict(e) for e in narrow.enqueue] == [{k: v for k, v in start.items()
+                                                  if k != "dropout"}]
     off = parse_spec({"family": "mlp", "space": WIDE, "enqueue": []}, name="off")
     assert off.enqueue == () and not off.textbook
     grid = parse_spec({"family": "mlp", "sampler": {"name": "grid"},

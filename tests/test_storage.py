@@ -88,3 +88,42 @@ def test_connection_errors_do_not_show_the_password():
     with pytest.raises(StorageError) as info:
         open_storage("postgresql://ann:topsecret@127.0.0.1:1/db")  # nothing listens on port 1
     assert "topsecret" not in str(info.value) and "ann:***@" in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["sqlite", "memory"])
+def test_user_attributes_written_together_read_back_as_written_one_by_one(tmp_path, where):
+    import optuna
+
+    from hpo.storage import set_user_attrs
+
+    study = (open_study(f"sqlite:///{tmp_path / 'a.db'}", "a", ["maximize"], {})
+             if where == "sqlite" else optuna.create_study(direction="maximize"))
+    trial = study.ask()
+    trial.set_user_attr("epochs", 1)
+    attrs = {"epochs": 3, "history": {"val_accuracy": [0.5, 0.75]}, "n_params": None}
+    set_user_attrs(trial, attrs)
+    assert trial.user_attrs == attrs  # the running trial's own view
+    study.tell(trial, 0.75)
+    assert study.trials[0].user_attrs == attrs
+    if where == "sqlite":  # and a new process reading the file
+        again = optuna.load_study(study_name="a", storage=f"sqlite:///{tmp_path / 'a.db'}")
+        assert again.trials[0].user_attrs == attrs
+
+
+def test_stored_trials_counts_every_state_waiting_included(tmp_path):
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from hpo.storage import stored_trials
+
+    for study in (open_study(f"sqlite:///{tmp_path / 's.db'}", "s", ["maximize"], {}),
+                  optuna.create_study(direction="maximize")):
+        assert stored_trials(study) == 0
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
+        study.add_trial(create_trial(state=TrialState.FAIL))
+        study.enqueue_trial({"x": 1})
+        study.enqueue_trial({"x": 2})
+        study.ask()  # runs the first queued one; the second waits
+        states = [t.state for t in study.trials]
+        assert TrialState.RUNNING in states and TrialState.WAITING in states
+        assert stored_trials(study) == len(states) == 4
