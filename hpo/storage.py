@@ -92,7 +92,9 @@ class Storage(optuna.storages.RDBStorage):
 
     Optuna writes each user attribute in a transaction of its own, and counts a study's trials
     by reading all of them. Both go through Optuna's own session and attribute code, so what is
-    stored is exactly what ``Trial.set_user_attr`` and ``get_all_trials`` store and read.
+    stored is exactly what ``Trial.set_user_attr`` and ``get_all_trials`` store and read. That
+    code is Optuna's private API: if a release moves it, ``set_user_attrs`` and
+    ``stored_trials`` fall back to Optuna's public calls.
     """
 
     def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
@@ -125,11 +127,14 @@ def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     """``trial.set_user_attr`` for each item, in one write where the storage is hpo's."""
     backend = _backend(trial.study)
     if isinstance(backend, Storage) and len(attrs) > 1:
-        backend.set_trial_user_attrs(trial._trial_id, attrs)
-        trial._cached_frozen_trial.user_attrs.update(attrs)  # what trial.user_attrs returns
-    else:
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        try:
+            backend.set_trial_user_attrs(trial._trial_id, attrs)
+            trial._cached_frozen_trial.user_attrs.update(attrs)  # what trial.user_attrs returns
+            return
+        except (ImportError, AttributeError):  # an Optuna whose internals moved
+            pass
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
 
 
 def stored_trials(study: optuna.Study) -> int:
@@ -137,7 +142,10 @@ def stored_trials(study: optuna.Study) -> int:
     ``count_claimed`` that costs one COUNT query where the storage is hpo's."""
     backend = _backend(study)
     if isinstance(backend, Storage):
-        return backend.count_trials(study._study_id)
+        try:
+            return backend.count_trials(study._study_id)
+        except (ImportError, AttributeError):  # an Optuna whose internals moved
+            pass
     return len(study.get_trials(deepcopy=False))
 
 

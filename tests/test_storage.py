@@ -127,3 +127,19 @@ def test_stored_trials_counts_every_state_waiting_included(tmp_path):
         states = [t.state for t in study.trials]
         assert TrialState.RUNNING in states and TrialState.WAITING in states
         assert stored_trials(study) == len(states) == 4
+
+
+def test_without_optunas_internals_the_shortcuts_fall_back_to_its_public_calls(tmp_path,
+                                                                               monkeypatch):
+    from hpo.storage import Storage, set_user_attrs, stored_trials
+
+    def moved(*args, **kwargs):
+        raise ImportError("cannot import name '_create_scoped_session'")
+
+    monkeypatch.setattr(Storage, "set_trial_user_attrs", moved)
+    monkeypatch.setattr(Storage, "count_trials", moved)
+    study = open_study(f"sqlite:///{tmp_path / 'f.db'}", "f", ["maximize"], {})
+    trial = study.ask()
+    set_user_attrs(trial, {"epochs": 2, "seed": 7})
+    assert study.trials[0].user_attrs == {"epochs": 2, "seed": 7}
+    assert stored_trials(study) == 1
