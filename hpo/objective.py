@@ -221,8 +221,10 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                     # folds. After the last fold there is nothing left to save by pruning.
                     trial.report(value, step=fold)
                     if fold < k - 1 and trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned after fold {fold + 1} of {k} "
-                                                 f"(mean {spec.metric} {value:.4g})")
+                        reasons = getattr(trial.study.pruner, "reasons", {})  # the time guard's
+                        raise optuna.TrialPruned(reasons.pop(trial.number, None) or (
+                            f"pruned after fold {fold + 1} of {k} (mean {spec.metric} "
+                            f"{value:.4g})"))
                 # An epoch some fold actually peaked at; the lower middle one for an even k.
                 best_epoch = statistics.median_low(best_epochs)
         except TrialDiverged as e:

@@ -77,8 +77,7 @@ score = record.format_score
 
 def _best(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
           ) -> optuna.trial.FrozenTrial | None:
-    """``study.best_trial`` among ``trials`` (None if none is complete), without another read;
-    the first of equal values, as Optuna picks."""
+    """``study.best_trial`` among ``trials`` (None if none is complete), without another read."""
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE
                 and t.value is not None]
     if not complete:

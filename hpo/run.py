@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     if queued:
         source = (f"the best of study {spec.warm_start} ({len(run.warm)} of its trials inform "
                   f"the sampler) and the study file" if run.warm else
-                  f"{spec.family}'s textbook network" if spec.textbook else "the study file")
+                  f"{spec.family}'s textbook start(s)" if spec.textbook else "the study file")
         print(f"trying {queued} known configuration(s) first, from {source}", flush=True)
     remaining = spec.budget.trials - done
     if remaining <= 0:

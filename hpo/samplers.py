@@ -85,10 +85,12 @@ _PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {"percentile": {"percentile": 25.0
 
 
 def make_pruner(
-    name: str, options: Mapping[str, Any], max_steps: int, deadline: float | None = None
+    name: str, options: Mapping[str, Any], max_steps: int, deadline: float | None = None,
+    unit: str = "epoch",
 ) -> optuna.pruners.BasePruner:
     """The named pruner; with a ``deadline`` (a study with a timeout), wrapped so that it also
-    stops a trial that would take an outsized share of the time left (``TimeBudgetPruner``)."""
+    stops a trial that would take an outsized share of the time left (``TimeBudgetPruner``).
+    ``unit``: what a step is, for its messages (epochs, or folds)."""
     kwargs = {**_PRUNER_DEFAULTS.get(name, {}), **options}
     if name in ("hyperband",) and "max_resource" not in kwargs:
         # Let Hyperband plan its brackets over the steps a trial really reports (epochs, or
@@ -97,7 +99,7 @@ def make_pruner(
     pruner = PRUNERS[name](**kwargs)
     if deadline is None or name == "none":
         return pruner
-    return TimeBudgetPruner(pruner, deadline, max_steps)
+    return TimeBudgetPruner(pruner, deadline, max_steps, unit=unit)
 
 
 def _check_options(factory: Callable[..., Any], options: Mapping[str, Any], where: str) -> None:
@@ -121,8 +123,9 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
     """
 
     def __init__(self, inner: optuna.pruners.BasePruner, deadline: float, max_steps: int,
-                 share: float = 0.5) -> None:
+                 share: float = 0.5, unit: str = "epoch") -> None:
         self.inner = inner
+        self.unit = unit
         self.deadline = deadline
         self.max_steps = max_steps
         self.share = share
@@ -141,7 +144,8 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
         if projected <= self.share * left or self._ahead(study, trial, step, projected > left):
             return False
         self.reasons[trial.number] = (
-            f"stopped after epoch {done} to save time: {self.max_steps - done} more epochs "
+            f"stopped after {self.unit} {done} to save time: {self.max_steps - done} more "
+            f"{self.unit}s "
             f"would take about {projected:.0f} s of the {left:.0f} s left, and it is not ahead "
             f"of the other trials")
         return True

@@ -164,6 +164,7 @@ def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
     """How this run searches, as the report shows it (``record.SEARCH``)."""
     from hpo.builders import versions
 
+    starts = min(len(spec.enqueue), spec.budget.trials)  # enqueue_first queues no more
     return {
         "sampler": {"name": spec.sampler.name, **spec.sampler.options},
         "pruner": {"name": spec.pruner.name, **spec.pruner.options},
@@ -175,9 +176,9 @@ def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
                    "timeout": spec.budget.timeout, "patience": spec.budget.patience},
         "final_seeds": spec.final_seeds,
         "start": (f"the {spec.family} family's textbook network"
-                  + (f" and {len(spec.enqueue) - 1} more known-good start(s)"
-                     if len(spec.enqueue) > 1 else "") if spec.textbook else
-                  f"{len(spec.enqueue)} configuration(s) from the study file" if spec.enqueue
+                  + (f" and {starts - 1} more known-good start(s)" if starts > 1 else "")
+                  if spec.textbook else
+                  f"{starts} configuration(s) from the study file" if spec.enqueue
                   else None),
         "versions": versions(),
     }
@@ -211,7 +212,7 @@ def enqueue_first(spec: StudySpec, study: optuna.Study,
                   warm: Sequence[optuna.trial.FrozenTrial] = ()) -> int:
     """Queue what a new study tries first; how many: the best ``WARM_QUEUE`` configurations of
     the study it warm-starts from (``warm``), then the study file's ``[[enqueue]]`` ones (the
-    family's textbook network when the file names none), no more than the study's trials."""
+    family's textbook starts when the file names none), no more than the study's trials."""
     if study.trials:
         return 0
     queued: list[dict[str, Any]] = []
@@ -249,7 +250,8 @@ def run_trials(
     # The pruner's steps are epochs, or folds when a trial cross-validates.
     steps = spec.data.cv_folds or spec.budget.max_epochs
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
-    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps, deadline)
+    study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps, deadline,
+                               unit="fold" if spec.data.cv_folds else "epoch")
     objective = make_objective(spec, search, builder)
     target = spec.budget.trials
 

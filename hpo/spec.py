@@ -136,7 +136,7 @@ class StudySpec:
     source: str  # the file it came from, for messages
     # Configurations tried first, before the sampler's own (partial: the rest is sampled).
     enqueue: tuple[Mapping[str, Any], ...] = ()
-    # True when ``enqueue`` is the family's textbook network (the file names none).
+    # True when ``enqueue`` is the family's textbook start(s) (the file names none).
     textbook: bool = False
     final: str = "best"
     # The final step retrains the chosen trial this many times (its own seed first), for the

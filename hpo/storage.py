@@ -85,8 +85,6 @@ def heartbeat_seconds() -> int:
     return seconds
 
 
-
-
 class Storage(optuna.storages.RDBStorage):
     """Optuna's RDB storage, with two shortcuts that a trial's bookkeeping takes many times.
 
@@ -117,6 +115,10 @@ class Storage(optuna.storages.RDBStorage):
                 TrialModel.study_id == study_id).scalar()
 
 
+# What Optuna's private API raises when a release has moved or changed what Storage calls.
+_MOVED = (ImportError, AttributeError, TypeError)
+
+
 def _backend(study: optuna.Study) -> Any:
     """The storage a study was opened with (Optuna wraps an RDB storage in a cache)."""
     storage = study._storage
@@ -124,14 +126,16 @@ def _backend(study: optuna.Study) -> Any:
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
-    """``trial.set_user_attr`` for each item, in one write where the storage is hpo's."""
-    backend = _backend(trial.study)
+    """``trial.set_user_attr`` for each item, in one write where the storage is hpo's (any
+    trial with a ``set_user_attr``, ``optuna.trial.FixedTrial`` too)."""
+    study = getattr(trial, "study", None)  # a FixedTrial has none
+    backend = _backend(study) if study is not None else None
     if isinstance(backend, Storage) and len(attrs) > 1:
         try:
             backend.set_trial_user_attrs(trial._trial_id, attrs)
             trial._cached_frozen_trial.user_attrs.update(attrs)  # what trial.user_attrs returns
             return
-        except (ImportError, AttributeError):  # an Optuna whose internals moved
+        except _MOVED:
             pass
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
@@ -144,7 +148,7 @@ def stored_trials(study: optuna.Study) -> int:
     if isinstance(backend, Storage):
         try:
             return backend.count_trials(study._study_id)
-        except (ImportError, AttributeError):  # an Optuna whose internals moved
+        except _MOVED:
             pass
     return len(study.get_trials(deepcopy=False))
 

@@ -98,6 +98,10 @@ def test_the_time_guard_stops_a_slow_trial_that_does_not_lead():
     assert guard.prune(study, trial)
     assert "stopped after epoch 1 to save time" in guard.reasons[trial.number]
     assert "9 more epochs" in guard.reasons[trial.number]
+    folds = TimeBudgetPruner(optuna.pruners.NopPruner(), time.monotonic() + 600, max_steps=10,
+                             unit="fold")
+    assert folds.prune(study, trial)
+    assert "stopped after fold 1 to save time: 9 more folds" in folds.reasons[trial.number]
 
 
 def test_the_time_guard_keeps_a_slow_trial_that_leads_and_a_cheap_one():

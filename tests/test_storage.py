@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from hpo.errors import StorageError
@@ -129,12 +130,17 @@ def test_stored_trials_counts_every_state_waiting_included(tmp_path):
         assert stored_trials(study) == len(states) == 4
 
 
+@pytest.mark.parametrize("error", [
+    ImportError("cannot import name '_create_scoped_session'"),  # moved
+    TypeError("_set_trial_attr_without_commit() missing 1 required positional argument"),
+])
 def test_without_optunas_internals_the_shortcuts_fall_back_to_its_public_calls(tmp_path,
-                                                                               monkeypatch):
+                                                                               monkeypatch,
+                                                                               error):
     from hpo.storage import Storage, set_user_attrs, stored_trials
 
     def moved(*args, **kwargs):
-        raise ImportError("cannot import name '_create_scoped_session'")
+        raise error
 
     monkeypatch.setattr(Storage, "set_trial_user_attrs", moved)
     monkeypatch.setattr(Storage, "count_trials", moved)
@@ -143,3 +149,11 @@ def test_without_optunas_internals_the_shortcuts_fall_back_to_its_public_calls(t
     set_user_attrs(trial, {"epochs": 2, "seed": 7})
     assert study.trials[0].user_attrs == {"epochs": 2, "seed": 7}
     assert stored_trials(study) == 1
+
+
+def test_a_fixed_trial_takes_the_attributes_too():
+    from hpo.storage import set_user_attrs
+
+    trial = optuna.trial.FixedTrial({"units": 8})  # has no study
+    set_user_attrs(trial, {"epochs": 2, "seed": 7})
+    assert trial.user_attrs == {"epochs": 2, "seed": 7}
