@@ -221,8 +221,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                     # folds. After the last fold there is nothing left to save by pruning.
                     trial.report(value, step=fold)
                     if fold < k - 1 and trial.should_prune():
-                        reasons = getattr(trial.study.pruner, "reasons", {})  # the time guard's
-                        raise optuna.TrialPruned(reasons.pop(trial.number, None) or (
+                        raise optuna.TrialPruned(_guard_reason(trial) or (
                             f"pruned after fold {fold + 1} of {k} (mean {spec.metric} "
                             f"{value:.4g})"))
                 # An epoch some fold actually peaked at; the lower middle one for an even k.
@@ -270,11 +269,16 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
     return objective
 
 
+def _guard_reason(trial: optuna.Trial) -> str | None:
+    """Why the time guard (a TimeBudgetPruner) stopped ``trial``, if it did; said once."""
+    return getattr(trial.study.pruner, "reasons", {}).pop(trial.number, None)
+
+
 def _pruned_after_epoch(spec: StudySpec, recorder: EpochRecorder, trial: optuna.Trial) -> str:
     """hpo's words for a pruned trial, epochs counted from 1."""
-    reasons = getattr(trial.study.pruner, "reasons", {})  # a TimeBudgetPruner's own verdicts
-    if trial.number in reasons:
-        return reasons.pop(trial.number)
+    reason = _guard_reason(trial)
+    if reason:
+        return reason
     epochs = len(recorder.seconds)
     scores = recorder.history.get(spec.metric) or [None]
     last = scores[-1]

@@ -145,9 +145,8 @@ class TimeBudgetPruner(optuna.pruners.BasePruner):
             return False
         self.reasons[trial.number] = (
             f"stopped after {self.unit} {done} to save time: {self.max_steps - done} more "
-            f"{self.unit}s "
-            f"would take about {projected:.0f} s of the {left:.0f} s left, and it is not ahead "
-            f"of the other trials")
+            f"{self.unit}s would take about {projected:.0f} s of the {left:.0f} s left, and it "
+            f"is not ahead of the other trials")
         return True
 
     @staticmethod
