@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from hpo import interrupt
 from hpo.errors import HpoError
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
@@ -159,13 +160,14 @@ def _drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:
 def run_cli(prog: str, body: Callable[[], int], debug: bool) -> int:
     """Run ``body``; a bad setup prints one line and returns 2 (the traceback with --debug)."""
     try:
-        return body()
+        with interrupt.watch():
+            return body()
     except HpoError as e:
         if debug:
             raise
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also Ctrl-C that came out of TensorFlow as another error
         print(f"{prog}: interrupted; what finished is stored, rerun the same command to "
               f"resume", file=sys.stderr)
         return EXIT_INTERRUPTED

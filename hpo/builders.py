@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo import interrupt
 from hpo.errors import SpecError
 
 if TYPE_CHECKING:
@@ -244,6 +245,7 @@ def probe(spec: StudySpec, data: SearchData, builder: Builder) -> None:
             except BadModel as e:
                 raise SpecError(f"model {spec.family}: {e}") from None
             except Exception as e:  # noqa: BLE001 - the builder's own failure, for now
+                interrupt.raise_if_requested(e)  # Ctrl-C, not the builder's failure
                 errors.append(f"{type(e).__name__}: {_first_line(e)}")
                 continue
             used |= context.used | _bases(trial.params)

@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from hpo import record
+from hpo import interrupt, record
 from hpo.builders import Builder, build, load_builder
 from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
@@ -101,6 +101,8 @@ class EpochRecorder(keras.callbacks.Callback):
         logs = logs or {}
         for key, values in self.history.items():
             values.append(rounded(logs.get(key)))
+        # Ctrl-C that TensorFlow swallowed during the epoch stops the trial here.
+        interrupt.raise_if_requested()
         loss = logs.get("loss")
         if loss is not None and not (math.isfinite(loss) and loss <= self.max_loss):
             # Raised before the pruning callback sees the epoch: a diverged run is a failure,
@@ -240,6 +242,10 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
             raise
         except Exception as e:
+            if interrupt.requested():
+                # Ctrl-C that came out of TensorFlow as another error: an interrupt still.
+                trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
+                raise KeyboardInterrupt from e
             # Optuna records the trial as failed (the study catches it); the reason goes where
             # the dashboard shows it, next to the diverged trials' reasons.
             trial.set_user_attr(record.FAIL_REASON, _one_line(e))

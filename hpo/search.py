@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from hpo import pareto, record
+from hpo import interrupt, pareto, record
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
 from hpo.storage import SURPLUS, count_claimed, mask, set_user_attrs, stored_trials
@@ -270,6 +270,8 @@ def run_trials(
         # Queued trials ([[enqueue]], a warm start) are still to run here: not a reason to stop.
         # The count reads every trial; while the study holds fewer than ``target`` trials in
         # all (one COUNT), it cannot be full.
+        # A trial that finished although Ctrl-C came (TensorFlow swallowed it) ends the run.
+        interrupt.raise_if_requested()
         if stored_trials(study) >= target and count_claimed(study, queued=False) >= target:
             study.stop()
 
@@ -279,14 +281,15 @@ def run_trials(
     gc.collect()
     gc.freeze()
     try:
-        study.optimize(
-            gated,
-            n_trials=n_trials,
-            timeout=spec.budget.timeout,
-            # A bad trial (diverged, out of memory, an impossible config) fails alone.
-            catch=(Exception,),
-            callbacks=[*callbacks, stop_when_full],
-        )
+        with interrupt.watch():
+            study.optimize(
+                gated,
+                n_trials=n_trials,
+                timeout=spec.budget.timeout,
+                # A bad trial (diverged, out of memory, an impossible config) fails alone.
+                catch=(Exception,),
+                callbacks=[*callbacks, stop_when_full],
+            )
     finally:
         gc.unfreeze()
 

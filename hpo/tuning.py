@@ -27,6 +27,7 @@ from typing import Any
 
 import optuna
 
+from hpo import interrupt
 from hpo.errors import HpoError
 from hpo.search import RunSetup, enqueue_first, open_run, process_tag, run_trials
 from hpo.spec import parse_spec
@@ -56,6 +57,7 @@ class TuneResult:
     out_dir: Path | None = None
 
 
+@interrupt.watched
 def tune(
     build: Callable[..., Any],
     x: Any,

@@ -1,0 +1,81 @@
+"""Ctrl-C (or ``kill``) that lands inside TensorFlow still stops the run as an interrupt.
+
+Python raises ``KeyboardInterrupt`` in whatever Python frame runs when the signal arrives. In a
+frame TensorFlow's C++ called back into, the interrupt can come out as another error (``SystemError:
+<built-in function __import__> returned a result with an exception set``), which the study
+would record as one failed trial and then go on; or TensorFlow may swallow it. While ``watch()``
+is active, SIGINT and SIGTERM first set a flag, so that such an error is read as what it is
+(``requested()``), and a trial that goes on regardless stops at its next epoch
+(``raise_if_requested()``). ``watched`` does the same for a whole function (``hpo.tune``).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_requested = False
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def requested() -> bool:
+    """Whether SIGINT or SIGTERM arrived since the outermost ``watch()`` began."""
+    return _requested
+
+
+def raise_if_requested(cause: BaseException | None = None) -> None:
+    """Raise ``KeyboardInterrupt`` (from ``cause``) if an interrupt arrived."""
+    if _requested:
+        raise KeyboardInterrupt from cause
+
+
+@contextmanager
+def watch() -> Iterator[None]:
+    """Note SIGINT and SIGTERM before their Python handlers run; restore those on exit. An
+    error that escapes after an interrupt arrived is re-raised as ``KeyboardInterrupt``.
+
+    A signal left to the operating system (default or ignored) is left alone, and so is
+    everything outside the main thread, where Python cannot set handlers.
+    """
+    global _requested
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    outermost = not any(getattr(h, "_hpo_watch", False) for h in previous.values())
+    if outermost:
+        _requested = False
+
+    def note(signum, frame):
+        global _requested
+        _requested = True
+        return previous[signum](signum, frame)
+
+    note._hpo_watch = True  # type: ignore[attr-defined]
+    for sig, handler in previous.items():
+        if callable(handler):
+            signal.signal(sig, note)
+    try:
+        yield
+    except Exception as e:
+        raise_if_requested(e)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            if callable(handler):
+                signal.signal(sig, handler)
+
+
+def watched(function: _F) -> _F:
+    """``function`` run inside ``watch()``."""
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with watch():
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,72 @@
+"""Ctrl-C that TensorFlow turns into another error, or swallows, still stops the run."""
+
+import signal
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from hpo import record
+from hpo._cli import EXIT_INTERRUPTED, run_cli
+
+
+def _ctrl_c(then: str) -> None:
+    # What happens when the signal lands in a Python frame TensorFlow's C++ called back into.
+    try:
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(5)
+    except KeyboardInterrupt:
+        if then == "system error":
+            raise SystemError("<built-in function __import__> returned a result with an "
+                              "exception set") from None
+
+
+def _builder(then: str):
+    def build(trial):
+        import keras
+
+        if trial.study.study_name == "s":  # a trial, not hpo's check of the builder
+            _ctrl_c(then)
+        return keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
+                                 keras.layers.Dense(2, activation="softmax")])
+
+    return build
+
+
+@pytest.mark.parametrize("then", ["system error", "swallowed"])
+def test_ctrl_c_inside_a_trial_stops_the_study_and_marks_the_trial_interrupted(tmp_path, then):
+    import hpo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        hpo.tune(_builder(then), x, y, study_name="s", trials=4, max_epochs=3, storage=url,
+                 final=False, verbose=False, out_dir=tmp_path / "runs")
+    assert signal.getsignal(signal.SIGINT) is before, "the caller's handler is restored"
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert len(trials) == 1, "the study did not go on to the next trial"
+    assert trials[0].state.name == "FAIL"
+    assert trials[0].user_attrs[record.FAIL_REASON] == record.INTERRUPTED
+    if then == "swallowed":  # it stopped at the end of its first epoch, not after all three
+        assert len(trials[0].user_attrs[record.HISTORY]["loss"]) == 1
+
+
+def test_the_cli_reports_an_interrupt_that_came_out_as_another_error(capsys):
+    def body():
+        _ctrl_c("system error")
+        return 0
+
+    assert run_cli("hpo", body, debug=False) == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_the_cli_still_raises_a_real_error():
+    def body():
+        raise SystemError("a real bug")
+
+    with pytest.raises(SystemError, match="a real bug"):
+        run_cli("hpo", body, debug=False)
