@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 from sklearn.metrics import accuracy_score, confusion_matrix
 
-from hpo import pareto, record
+from hpo import interrupt, pareto, record
 from hpo.builders import Builder, describe, load_builder, rebuild, versions
 from hpo.data import Dataset
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
@@ -206,6 +206,7 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
     keys = ["loss", spec.metric.removeprefix("val_")]
     with released_gradients():
         fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
+    interrupt.raise_if_requested()  # Ctrl-C that TensorFlow swallowed: no test, no next seed
     return model, {
         "n_train": int(len(y)),
         "retrain_seconds": round(time.perf_counter() - start, 2),
