@@ -7,6 +7,7 @@ would record as one failed trial and then go on; or TensorFlow may swallow it. W
 is active, SIGINT and SIGTERM first set a flag, so that such an error is read as what it is
 (``requested()``), and a trial that goes on regardless stops at its next epoch
 (``raise_if_requested()``). ``watched`` does the same for a whole function (``hpo.tune``).
+A handler of the caller's that returns instead of raising still means "go on".
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def requested() -> bool:
-    """Whether SIGINT or SIGTERM arrived since the outermost ``watch()`` began."""
+    """Whether SIGINT or SIGTERM interrupted (its handler raised) since the outermost
+    ``watch()`` began."""
     return _requested
 
 
@@ -36,8 +38,8 @@ def raise_if_requested(cause: BaseException | None = None) -> None:
 
 @contextmanager
 def watch() -> Iterator[None]:
-    """Note SIGINT and SIGTERM before their Python handlers run; restore those on exit. An
-    error that escapes after an interrupt arrived is re-raised as ``KeyboardInterrupt``.
+    """Note SIGINT and SIGTERM whose Python handlers raise; restore those on exit. An error
+    that escapes after such an interrupt is re-raised as ``KeyboardInterrupt``.
 
     A signal left to the operating system (default or ignored) is left alone, and so is
     everything outside the main thread, where Python cannot set handlers.
@@ -53,8 +55,11 @@ def watch() -> Iterator[None]:
 
     def note(signum, frame):
         global _requested
-        _requested = True
-        return previous[signum](signum, frame)
+        try:
+            return previous[signum](signum, frame)
+        except BaseException:  # the handler interrupts (a handler that returns does not)
+            _requested = True
+            raise
 
     note._hpo_watch = True  # type: ignore[attr-defined]
     for sig, handler in previous.items():

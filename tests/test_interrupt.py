@@ -15,7 +15,7 @@ def _ctrl_c(then: str) -> None:
     # What happens when the signal lands in a Python frame TensorFlow's C++ called back into.
     try:
         signal.raise_signal(signal.SIGINT)
-        time.sleep(5)
+        time.sleep(1)
     except KeyboardInterrupt:
         if then == "system error":
             raise SystemError("<built-in function __import__> returned a result with an "
@@ -53,6 +53,24 @@ def test_ctrl_c_inside_a_trial_stops_the_study_and_marks_the_trial_interrupted(t
     assert trials[0].user_attrs[record.FAIL_REASON] == record.INTERRUPTED
     if then == "swallowed":  # it stopped at the end of its first epoch, not after all three
         assert len(trials[0].user_attrs[record.HISTORY]["loss"]) == 1
+
+
+def test_a_callers_handler_that_does_not_interrupt_lets_the_study_go_on(tmp_path):
+    import hpo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        result = hpo.tune(_builder("swallowed"), x, y, study_name="s", trials=2, max_epochs=1,
+                          storage=f"sqlite:///{tmp_path / 'hpo.db'}", final=False,
+                          verbose=False, out_dir=tmp_path / "runs")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen, "the caller's handler ran"
+    assert [t.state.name for t in result.study.trials] == ["COMPLETE", "COMPLETE"]
 
 
 def test_the_cli_reports_an_interrupt_that_came_out_as_another_error(capsys):
