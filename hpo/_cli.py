@@ -141,15 +141,24 @@ def _quiet_unraisable_interrupt(unraisable) -> None:
     # Ctrl-C can land inside a finalizer (a weakref callback during garbage collection): Python
     # prints "Exception ignored in ..." with a traceback and drops the interrupt. Print nothing
     # and deliver the signal again, from another thread so that it arrives after the finalizer.
+    # Not when hpo has already raised for it (hpo.interrupt): a second interrupt would land
+    # in the cleanup that records the running trials.
     if not isinstance(unraisable.exc_value, KeyboardInterrupt):
         sys.__unraisablehook__(unraisable)
         return
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        if callable(signal.getsignal(sig)):
-            timer = threading.Timer(0.1, os.kill, args=(os.getpid(), sig))
-            timer.daemon = True
-            timer.start()
-            return
+    timer = threading.Timer(0.1, _resend_interrupt)
+    timer.daemon = True
+    timer.start()
+
+
+def _resend_interrupt() -> None:
+    if interrupt.requested():
+        sig = interrupt.signal_to_resend()  # None: hpo has raised for it since
+    else:  # no watch saw which: the first with a Python handler
+        sig = next((s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))),
+                   None)
+    if sig is not None:
+        os.kill(os.getpid(), sig)
 
 
 def _drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:

@@ -20,48 +20,61 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_requested = False
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+class _State:
+    depth = 0  # watch() blocks open on the main thread
+    signum: int | None = None  # the signal that interrupted, while one is open
+    delivered = False  # raise_if_requested has raised for it since
+
+
+_state = _State()
+
+
 def requested() -> bool:
-    """Whether SIGINT or SIGTERM interrupted (its handler raised) since the outermost
-    ``watch()`` began."""
-    return _requested
+    """Whether SIGINT or SIGTERM interrupted (its handler raised ``KeyboardInterrupt``) since
+    the outermost ``watch()`` began; False outside one."""
+    return _state.signum is not None
+
+
+def signal_to_resend() -> int | None:
+    """The signal that interrupted, if hpo has not raised for it yet (``hpo._cli`` resends one
+    that Python dropped in a finalizer); None otherwise."""
+    return None if _state.delivered else _state.signum
 
 
 def raise_if_requested(cause: BaseException | None = None) -> None:
     """Raise ``KeyboardInterrupt`` (from ``cause``) if an interrupt arrived."""
-    if _requested:
+    if requested():
+        _state.delivered = True
         raise KeyboardInterrupt from cause
 
 
 @contextmanager
 def watch() -> Iterator[None]:
-    """Note SIGINT and SIGTERM whose Python handlers raise; restore those on exit. An error
-    that escapes after such an interrupt is re-raised as ``KeyboardInterrupt``.
+    """Note SIGINT and SIGTERM whose Python handlers raise ``KeyboardInterrupt``; restore the
+    handlers on exit. An error that escapes after such an interrupt is re-raised as
+    ``KeyboardInterrupt``. The outermost block forgets the interrupt when it ends.
 
     A signal left to the operating system (default or ignored) is left alone, and so is
     everything outside the main thread, where Python cannot set handlers.
     """
-    global _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
-    outermost = not any(getattr(h, "_hpo_watch", False) for h in previous.values())
-    if outermost:
-        _requested = False
 
     def note(signum, frame):
-        global _requested
         try:
             return previous[signum](signum, frame)
-        except BaseException:  # the handler interrupts (a handler that returns does not)
-            _requested = True
+        except KeyboardInterrupt:  # a handler that returns, or raises its own error, does not
+            _state.signum, _state.delivered = signum, False
             raise
 
-    note._hpo_watch = True  # type: ignore[attr-defined]
+    if _state.depth == 0:
+        _state.signum, _state.delivered = None, False
+    _state.depth += 1
     for sig, handler in previous.items():
         if callable(handler):
             signal.signal(sig, note)
@@ -74,6 +87,9 @@ def watch() -> Iterator[None]:
         for sig, handler in previous.items():
             if callable(handler):
                 signal.signal(sig, handler)
+        _state.depth -= 1
+        if _state.depth == 0:
+            _state.signum = None
 
 
 def watched(function: _F) -> _F:

@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 import optuna
 
-from hpo import record
+from hpo import interrupt, record
 from hpo.search import RunSetup
 from hpo.spec import reduce_read_only
 from hpo.storage import GRACE_FACTOR, count_finished, heartbeat_seconds
@@ -131,11 +131,12 @@ def _worker_main(setup: RunSetup, index: int, n_workers: int, quota: int) -> Non
     device = worker_device(index, gpus)
     logger.info("worker %d on %s", index, "the CPU" if device is None else f"GPU {device}")
     try:
-        import_tensorflow_quietly(setup.debug, threads)
-        # The supervisor checked the setup and the builder; the data is loaded here again.
-        run = open_run(setup, check=False)
-        run_trials(run.spec, run.study, run.data.search, quota, worker=index,
-                   builder=run.builder, warm=run.warm)
+        with interrupt.watch():  # Ctrl-C while TensorFlow loads is an interrupt too
+            import_tensorflow_quietly(setup.debug, threads)
+            # The supervisor checked the setup and the builder; the data is loaded here again.
+            run = open_run(setup, check=False)
+            run_trials(run.spec, run.study, run.data.search, quota, worker=index,
+                       builder=run.builder, warm=run.warm)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
 
