@@ -2,12 +2,14 @@
 
 import gc
 import logging
+import signal
 import sys
 import time
 import weakref
 
 import pytest
 
+from hpo import interrupt
 from hpo._cli import configure_logging
 
 
@@ -49,3 +51,29 @@ def test_other_errors_in_finalizers_are_still_shown(quiet_cli, capsys):
 
     _finalize(broken)
     assert "a real bug in a finalizer" in capsys.readouterr().err
+
+
+def _signal_in_finalizer(_ref):
+    signal.raise_signal(signal.SIGINT)  # its KeyboardInterrupt is raised here, and dropped
+    time.sleep(0.5)
+
+
+def _wait(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_ctrl_c_dropped_in_a_finalizer_while_hpo_runs_is_delivered_again(quiet_cli):
+    with pytest.raises(KeyboardInterrupt), interrupt.watch():
+        _finalize(_signal_in_finalizer)
+        _wait(5)  # the re-delivered signal lands here
+
+
+def test_ctrl_c_hpo_already_raised_for_is_not_delivered_twice(quiet_cli):
+    # The second one would land in the cleanup that records the running trials.
+    with interrupt.watch():
+        _finalize(_signal_in_finalizer)
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.raise_if_requested()  # as at the end of an epoch
+        _wait(1)  # no second KeyboardInterrupt here
