@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from hpo import interrupt
 from hpo.errors import HpoError
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+RESEND_DELAY = 0.1  # seconds before a Ctrl-C dropped in a finalizer is sent again
 
 
 class Parser(argparse.ArgumentParser):
@@ -141,24 +141,14 @@ def _quiet_unraisable_interrupt(unraisable) -> None:
     # Ctrl-C can land inside a finalizer (a weakref callback during garbage collection): Python
     # prints "Exception ignored in ..." with a traceback and drops the interrupt. Print nothing
     # and deliver the signal again, from another thread so that it arrives after the finalizer.
-    # Not when hpo has already raised for it (hpo.interrupt): a second interrupt would land
-    # in the cleanup that records the running trials.
+    # Not when hpo has raised for it by then, or the run has ended (hpo.interrupt): a second
+    # interrupt would land in the cleanup that records the running trials.
     if not isinstance(unraisable.exc_value, KeyboardInterrupt):
         sys.__unraisablehook__(unraisable)
         return
-    timer = threading.Timer(0.1, _resend_interrupt)
+    timer = threading.Timer(RESEND_DELAY, interrupt.resender())
     timer.daemon = True
     timer.start()
-
-
-def _resend_interrupt() -> None:
-    if interrupt.requested():
-        sig = interrupt.signal_to_resend()  # None: hpo has raised for it since
-    else:  # no watch saw which: the first with a Python handler
-        sig = next((s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))),
-                   None)
-    if sig is not None:
-        os.kill(os.getpid(), sig)
 
 
 def _drop_interrupt_tracebacks(record: logging.LogRecord) -> bool:

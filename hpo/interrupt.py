@@ -13,6 +13,7 @@ A handler of the caller's that returns instead of raising still means "go on".
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +26,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 class _State:
     depth = 0  # watch() blocks open on the main thread
-    signum: int | None = None  # the signal that interrupted, while one is open
+    run = 0  # counts outermost watch() blocks: which run an interrupt belongs to
+    signum: int | None = None  # the signal that interrupted, while a block is open
     delivered = False  # raise_if_requested has raised for it since
 
 
@@ -35,13 +37,7 @@ _state = _State()
 def requested() -> bool:
     """Whether SIGINT or SIGTERM interrupted (its handler raised ``KeyboardInterrupt``) since
     the outermost ``watch()`` began; False outside one."""
-    return _state.signum is not None
-
-
-def signal_to_resend() -> int | None:
-    """The signal that interrupted, if hpo has not raised for it yet (``hpo._cli`` resends one
-    that Python dropped in a finalizer); None otherwise."""
-    return None if _state.delivered else _state.signum
+    return _state.depth > 0 and _state.signum is not None
 
 
 def raise_if_requested(cause: BaseException | None = None) -> None:
@@ -49,6 +45,24 @@ def raise_if_requested(cause: BaseException | None = None) -> None:
     if requested():
         _state.delivered = True
         raise KeyboardInterrupt from cause
+
+
+def resender() -> Callable[[], None]:
+    """For an interrupt Python dropped just now (inside a finalizer): a function that sends
+    it again, unless by then hpo has raised for it or the run it interrupted has ended.
+    Dropped outside a watch: it sends SIGINT (or SIGTERM) if a Python handler takes it."""
+    seen = requested()
+    run = _state.run
+    sig = _state.signum if seen else next(
+        (s for s in _SIGNALS if callable(signal.getsignal(s))), None)
+
+    def resend() -> None:
+        if seen and not (requested() and _state.run == run and not _state.delivered):
+            return
+        if sig is not None:
+            os.kill(os.getpid(), sig)
+
+    return resend
 
 
 @contextmanager
@@ -69,27 +83,34 @@ def watch() -> Iterator[None]:
         try:
             return previous[signum](signum, frame)
         except KeyboardInterrupt:  # a handler that returns, or raises its own error, does not
-            _state.signum, _state.delivered = signum, False
+            if _state.depth:
+                _state.signum, _state.delivered = signum, False
             raise
 
+    # No call between here and the try: Python runs signal handlers only at calls and jumps,
+    # so a second Ctrl-C cannot leave the count wrong.
     if _state.depth == 0:
-        _state.signum, _state.delivered = None, False
+        _state.run += 1
+        _state.signum = None
+        _state.delivered = False
     _state.depth += 1
-    for sig, handler in previous.items():
-        if callable(handler):
-            signal.signal(sig, note)
     try:
+        for sig, handler in previous.items():
+            if callable(handler):
+                signal.signal(sig, note)
         yield
     except Exception as e:
         raise_if_requested(e)
         raise
     finally:
-        for sig, handler in previous.items():
-            if callable(handler):
-                signal.signal(sig, handler)
-        _state.depth -= 1
-        if _state.depth == 0:
-            _state.signum = None
+        try:
+            for sig, handler in previous.items():
+                if callable(handler):
+                    signal.signal(sig, handler)
+        finally:
+            _state.depth -= 1
+            if _state.depth == 0:
+                _state.signum = None
 
 
 def watched(function: _F) -> _F:

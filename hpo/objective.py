@@ -245,7 +245,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             if interrupt.requested():
                 # Ctrl-C that came out of TensorFlow as another error: an interrupt still.
                 trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
-                raise KeyboardInterrupt from e
+                interrupt.raise_if_requested(e)
             # Optuna records the trial as failed (the study catches it); the reason goes where
             # the dashboard shows it, next to the diverged trials' reasons.
             trial.set_user_attr(record.FAIL_REASON, _one_line(e))

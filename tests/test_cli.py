@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from hpo import interrupt
+from hpo import _cli, interrupt
 from hpo._cli import configure_logging
 
 
@@ -58,10 +58,15 @@ def _signal_in_finalizer(_ref):
     time.sleep(0.5)
 
 
-def _wait(seconds: float) -> None:
+def _wait(seconds: float, interrupt_expected: bool = True) -> None:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.01)
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        if interrupt_expected:
+            raise
+        pytest.fail("the interrupt was delivered a second time")
 
 
 def test_ctrl_c_dropped_in_a_finalizer_while_hpo_runs_is_delivered_again(quiet_cli):
@@ -70,10 +75,19 @@ def test_ctrl_c_dropped_in_a_finalizer_while_hpo_runs_is_delivered_again(quiet_c
         _wait(5)  # the re-delivered signal lands here
 
 
-def test_ctrl_c_hpo_already_raised_for_is_not_delivered_twice(quiet_cli):
+def test_ctrl_c_hpo_already_raised_for_is_not_delivered_twice(quiet_cli, monkeypatch):
     # The second one would land in the cleanup that records the running trials.
+    monkeypatch.setattr(_cli, "RESEND_DELAY", 1.5)  # long after the raise below
     with interrupt.watch():
         _finalize(_signal_in_finalizer)
         with pytest.raises(KeyboardInterrupt):
             interrupt.raise_if_requested()  # as at the end of an epoch
-        _wait(1)  # no second KeyboardInterrupt here
+        _wait(2.5, interrupt_expected=False)
+
+
+def test_ctrl_c_dropped_just_before_the_run_ended_is_not_delivered_after_it(quiet_cli,
+                                                                             monkeypatch):
+    monkeypatch.setattr(_cli, "RESEND_DELAY", 1.0)
+    with interrupt.watch():
+        _finalize(_signal_in_finalizer)
+    _wait(2.0, interrupt_expected=False)
