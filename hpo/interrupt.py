@@ -4,10 +4,11 @@ Python raises ``KeyboardInterrupt`` in whatever Python frame runs when the signa
 frame TensorFlow's C++ called back into, the interrupt can come out as another error (``SystemError:
 <built-in function __import__> returned a result with an exception set``), which the study
 would record as one failed trial and then go on; or TensorFlow may swallow it. While ``watch()``
-is active, SIGINT and SIGTERM first set a flag, so that such an error is read as what it is
-(``requested()``), and a trial that goes on regardless stops at its next epoch
-(``raise_if_requested()``). ``watched`` does the same for a whole function (``hpo.tune``).
-A handler of the caller's that returns instead of raising still means "go on".
+is active, a SIGINT or SIGTERM whose handler raises ``KeyboardInterrupt`` is also noted, so
+that such an error is read as what it is (``requested()``), and a trial that goes on
+regardless stops at its next epoch (``raise_if_requested()``). ``watched`` does the same for
+a whole function (``hpo.tune``). A handler of the caller's that returns, or raises an error
+of its own, keeps its meaning.
 """
 
 from __future__ import annotations
