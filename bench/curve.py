@@ -33,9 +33,13 @@ def main(argv=None) -> int:
     from hpo.spec import load_spec
 
     spec = load_spec(args.study)
+    starts = STARTS.get(spec.family, ())
+    if not 1 <= args.start <= len(starts):
+        p.error(f"--start {args.start}: study {args.study} (family {spec.family}) has "
+                f"{len(starts)} textbook start(s); pass --start 1 to {len(starts)}")
     data = load_dataset(spec.data, data_dir(args.data_dir))
     search = data.search
-    params = project(STARTS[spec.family][args.start - 1], spec.space, clip=True)
+    params = project(starts[args.start - 1], spec.space, clip=True)
     keras.utils.set_random_seed(args.seed)
     with sampling(spec.space, spec.inherited):
         model = build(load_builder(spec.model, spec.data.base_dir),
