@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.data import DataInfo, SearchData
+    from hpo.space import Run
     from hpo.spec import StudySpec
 
 Builder = Callable[..., Any]
@@ -117,14 +118,14 @@ def build(builder: Builder, trial: optuna.Trial, info: DataInfo,
 
 
 def rebuild(builder: Builder, params: Mapping[str, Any], info: DataInfo,
-            steps_per_execution: int = 1) -> keras.Model:
+            steps_per_execution: int = 1, run: Run | None = None) -> keras.Model:
     """The model ``builder`` makes for fixed ``params`` (a trial's): a FixedTrial of them,
-    hpo's named dimensions read from them too."""
+    hpo's named dimensions read from them too; for ``run`` (a cosine schedule's length)."""
     import optuna
 
     from hpo.space import sampling
 
-    with sampling(fixed=params):
+    with sampling(fixed=params, run=run):
         return build(builder, optuna.trial.FixedTrial(dict(params)), info, steps_per_execution)
 
 
@@ -224,7 +225,7 @@ def probe(spec: StudySpec, data: SearchData, builder: Builder) -> None:
     import optuna
 
     from hpo.fit import Feeder
-    from hpo.space import sampling
+    from hpo.space import Run, sampling
 
     info = data.info()
     verbosity = optuna.logging.get_verbosity()
@@ -239,7 +240,9 @@ def probe(spec: StudySpec, data: SearchData, builder: Builder) -> None:
     for _ in range(PROBES):
         trial = study.ask()
         keras.backend.clear_session()
-        with sampling(spec.space, spec.inherited) as context:
+        # A run of the probe's own length: a schedule over the run needs one.
+        with sampling(spec.space, spec.inherited,
+                      run=Run(len(data.y_train), spec.budget.max_epochs)) as context:
             try:
                 model = build(builder, trial, info)
             except BadModel as e:
@@ -272,10 +275,11 @@ def unused(space: Mapping[str, Any], used: Iterable[str]) -> list[str]:
     from hpo.space import DIMENSIONS
 
     used = set(used)
-    optimizer_used = "optimizer" in used
     return sorted(name for name in space if name not in used and not (
-        # Conditional on the optimizer: read whenever the optimizer is, if not sampled now.
-        optimizer_used and name in DIMENSIONS and DIMENSIONS[name].optimizers is not None))
+        # Conditional on the optimizer or the schedule: read whenever that is, if not sampled
+        # now (momentum for a trial that drew Adam).
+        name in DIMENSIONS and DIMENSIONS[name].gate is not None
+        and DIMENSIONS[name].gate[0] in used))
 
 
 def _bases(names: Iterable[str]) -> set[str]:

@@ -108,6 +108,7 @@ def model_from_config(source: str | Path | Mapping[str, Any], builder=None):
     """
     from hpo.builders import load_builder, rebuild
     from hpo.data import DataInfo
+    from hpo.space import Run
 
     config = load_config(source)
     base_dir = None if isinstance(source, Mapping) else Path(source).resolve().parent
@@ -117,7 +118,8 @@ def model_from_config(source: str | Path | Mapping[str, Any], builder=None):
     info = DataInfo(tuple(config["input_shape"]), task, n_classes,
                     int(config.get("n_outputs") or n_classes or 1),
                     tuple(config["classes"]) if config.get("classes") else None)
-    return rebuild(builder, config["params"], info)
+    run = Run(**config["run"]) if config.get("run") else None  # a cosine schedule's length
+    return rebuild(builder, config["params"], info, run=run)
 
 
 def _dump(config: Mapping[str, Any], fmt: str) -> str:

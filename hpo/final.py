@@ -28,7 +28,7 @@ from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
 from hpo.objective import rounded, trial_seed
 from hpo.record import best_config
 from hpo.results import tested
-from hpo.space import param, sampling
+from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
 
 logger = logging.getLogger(__name__)
@@ -196,7 +196,10 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
     validation) for ``epochs``."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(trial_seed(spec, trial.number) if seed is None else seed)
-    model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION)
+    # The trial's schedule over max_epochs, on this run's examples: epoch by epoch the
+    # learning rate the trial had (it stops at ``epochs``, the trial's best).
+    model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION,
+                    Run(len(y), spec.budget.max_epochs))
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
                 len(y), epochs, trial_seed(spec, trial.number) if seed is None else seed)

@@ -50,6 +50,11 @@ class Feeder:
                 .batch(VALIDATION_BATCH).cache().prefetch(tf.data.AUTOTUNE)
             )
 
+    @property
+    def examples(self) -> int:
+        """Training examples per epoch."""
+        return int(self._y.shape[0])
+
     def train(self, batch_size: int) -> tf.data.Dataset:
         if batch_size not in self._train:
             self._train[batch_size] = self._batches(batch_size)

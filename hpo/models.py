@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from hpo.space import optimizer_options, params, resolve
+from hpo.space import Run, current_run, optimizer_options, params, resolve
 
 
 def mlp(trial: Any, info: Any) -> keras.Model:
@@ -34,6 +34,7 @@ def build_model(
     family: str = "mlp",
     steps_per_execution: int = 1,
     task: str = "classification",
+    run: Run | None = None,
 ) -> keras.Model:
     """A compiled model of a built-in family for ``params`` (the others take hpo's defaults).
 
@@ -41,7 +42,7 @@ def build_model(
     cross-entropy (or, with ``head = "relu_mse"``, relus trained with mean squared error against
     one-hot labels), with an ``accuracy`` metric; a regression model (``task``) in
     ``n_classes`` linear outputs trained with mean squared error. Seed Keras first for a
-    reproducible init.
+    reproducible init. ``run``: the training run a cosine schedule spans (``hpo.space.Run``).
     """
     from hpo.data import DataInfo
 
@@ -49,11 +50,11 @@ def build_model(
         raise ValueError(f"unknown model family '{family}'; valid: {', '.join(_FAMILIES)}")
     info = DataInfo(tuple(input_shape), task, n_classes if task == "classification" else None,
                     int(n_classes))
-    return _build(resolve(params), info, family, steps_per_execution)
+    return _build(resolve(params), info, family, steps_per_execution, run)
 
 
 def _build(p: Mapping[str, Any], info: Any, family: str,
-           steps_per_execution: int | None = None) -> keras.Model:
+           steps_per_execution: int | None = None, run: Run | None = None) -> keras.Model:
     from hpo.builders import task_metrics
     from hpo.fit import STEPS_PER_EXECUTION
 
@@ -68,7 +69,7 @@ def _build(p: Mapping[str, Any], info: Any, family: str,
                            kernel_initializer=p["initializer"])(features)
     model = keras.Model(inputs, outputs, name=family)
     model.compile(
-        optimizer=make_optimizer(p),
+        optimizer=make_optimizer(p, run),
         loss=loss,
         metrics=task_metrics(model, info),
         steps_per_execution=steps_per_execution or STEPS_PER_EXECUTION,
@@ -76,12 +77,25 @@ def _build(p: Mapping[str, Any], info: Any, family: str,
     return model
 
 
-def make_optimizer(p: Mapping[str, Any]) -> keras.optimizers.Optimizer:
-    """The Keras optimizer for resolved params, with inverse-time decay when decay > 0."""
+def make_optimizer(p: Mapping[str, Any], run: Run | None = None) -> keras.optimizers.Optimizer:
+    """The Keras optimizer for resolved params: with inverse-time decay when decay > 0, or a
+    cosine from the learning rate to 0 over ``run`` (default: the run hpo builds the model for,
+    ``hpo.space.current_run()``) when the schedule is cosine."""
     kwargs: dict[str, Any] = {}
     name = p["optimizer"]
     lr = p["learning_rate"]
-    if p["decay"] > 0:
+    if p.get("schedule") == "cosine":
+        run = run or current_run()
+        if run is None:
+            raise ValueError(
+                "schedule 'cosine' runs the learning rate down to 0 over the whole training "
+                "run, whose length is unknown here: build the model through hpo (the search, "
+                "the final retrain, hpo.model_from_config), or pass run=hpo.space.Run("
+                "examples, epochs)")
+        initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
+        lr = keras.optimizers.schedules.CosineDecay(
+            float(initial), decay_steps=run.steps(int(p["batch_size"])))
+    elif p["decay"] > 0:
         # Keras 2's `decay=` argument: lr_t = lr / (1 + decay * iterations).
         initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
         lr = keras.optimizers.schedules.InverseTimeDecay(

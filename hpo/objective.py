@@ -30,7 +30,7 @@ from hpo import interrupt, record
 from hpo.builders import Builder, build, load_builder
 from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
-from hpo.space import param, sampling
+from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
 from hpo.storage import set_user_attrs
 
@@ -168,8 +168,9 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
     guessing = guessing_loss(data)
     keys = history_keys(spec.metric)
 
-    def new_model(trial: optuna.Trial, recorder: EpochRecorder) -> keras.Model:
-        with sampling(spec.space, spec.inherited):
+    def new_model(trial: optuna.Trial, recorder: EpochRecorder, feeder: Feeder) -> keras.Model:
+        run = Run(feeder.examples, spec.budget.max_epochs)  # a cosine schedule's length
+        with sampling(spec.space, spec.inherited, run=run):
             model = build(builder, trial, info, STEPS_PER_EXECUTION)
         if not _known_loss(model):  # a loss of the user's: only NaN and inf are divergence
             recorder.guessing, recorder.max_loss = None, math.inf
@@ -188,7 +189,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         n_params = best_epoch = None
         try:
             recorder = recorders[0]
-            model = new_model(trial, recorder)
+            model = new_model(trial, recorder, feeders[0])
             with sampling(spec.space, spec.inherited):
                 batch_size = int(param(trial, "batch_size"))
             n_params = int(model.count_params())
@@ -209,7 +210,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                         keras.utils.set_random_seed(seed)
                         recorder = EpochRecorder(guessing, keys)
                         recorders.append(recorder)
-                        model = new_model(trial, recorder)
+                        model = new_model(trial, recorder, feeder)
                     try:
                         score, epoch = _fit(model, feeder, batch_size, spec, recorder)
                     except TrialDiverged as e:

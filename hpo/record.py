@@ -141,6 +141,7 @@ class Config(TypedDict, total=False):
     seed: int | None
     space: dict[str, str] | None
     builder_dir: str | None
+    run: dict[str, int] | None
     keras: dict[str, Any]
     versions: dict[str, str | None]
 
@@ -197,6 +198,8 @@ def best_config(study: Any, trial: Any) -> Config:
         seed=trial.user_attrs.get(SEED),
         space=attrs.get("space"),
         builder_dir=attrs.get(BUILDER_DIR),
+        # The retrain's examples and epochs: how long a cosine schedule runs (hpo.space.Run).
+        run=(attrs.get(SEARCH) or {}).get("retrain_run"),
     )
 
 

@@ -175,6 +175,9 @@ def search_record(spec: StudySpec, search: SearchData) -> dict[str, Any]:
         "budget": {"trials": spec.budget.trials, "max_epochs": spec.budget.max_epochs,
                    "timeout": spec.budget.timeout, "patience": spec.budget.patience},
         "final_seeds": spec.final_seeds,
+        # The final retrain's run (train + validation, max_epochs): a cosine schedule's length.
+        "retrain_run": {"examples": int(len(search.y_train) + len(search.y_val)),
+                        "epochs": spec.budget.max_epochs},
         "start": (f"the {spec.family} family's textbook network"
                   + (f" and {starts - 1} more known-good start(s)" if starts > 1 else "")
                   if spec.textbook else

@@ -12,6 +12,7 @@ import pytest
 from conftest import TINY_STUDY
 
 import hpo.data
+import hpo.models
 from hpo import run
 
 
@@ -126,3 +127,34 @@ def test_scores_are_printed_to_the_precision_of_their_split():
     assert format_score(0.95417, n=240) == "0.954"  # ±0.014: three
     assert format_score(0.97512, n=10_000) == "0.9751"  # ±0.0016: four
     assert format_score(44.28229) == "44.28"  # not a [0, 1] score: four digits
+
+
+def test_a_cosine_schedule_spans_max_epochs_in_the_trials_the_retrain_and_the_export(
+        tmp_path, monkeypatch):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "cos.toml").write_text(TINY_STUDY.replace(
+        "max_epochs = 2", "max_epochs = 3").replace("batch_size = 64",
+                                                    'batch_size = 64\nschedule = "cosine"'))
+    spans = []
+    real = hpo.models.make_optimizer
+
+    def spy(p, run=None):
+        optimizer = real(p, run)
+        spans.append(optimizer._learning_rate.decay_steps)
+        return optimizer
+
+    monkeypatch.setattr(hpo.models, "make_optimizer", spy)
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--study", "cos", "--trials", "2", "--seed", "3"]) == 0
+    search = hpo.data.load_dataset(hpo.spec.DataSpec("digits", validation_size=0.2),
+                                   seed=3).search
+    batches = -(-len(search.y_train) // 64)
+    retrain = -(-(len(search.y_train) + len(search.y_val)) // 64)
+    # Each trial runs its rate to 0 at epoch 3 whenever it stops; the retrain on more examples
+    # takes more steps for the same 3 epochs, so its rate is the trial's epoch by epoch.
+    assert spans[0] == 3 * batches and spans[-1] == 3 * retrain
+    best = json.loads((tmp_path / "runs" / "cos" / "best.json").read_text())
+    lr = best["keras"]["optimizer"]["config"]["learning_rate"]
+    assert lr["class_name"] == "CosineDecay" and lr["config"]["decay_steps"] == 3 * retrain
+    rebuilt = hpo.model_from_config(tmp_path / "runs" / "cos" / "best.json")
+    assert rebuilt.optimizer._learning_rate.decay_steps == 3 * retrain

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hpo.models import build_model
-from hpo.space import OPTIMIZERS
+from hpo.space import OPTIMIZERS, Run, sampling
 
 
 def dense_params(widths, inputs=64, classes=10):
@@ -112,3 +112,28 @@ def test_relu_mse_head_trains_on_integer_labels_with_mean_squared_error():
     assert loss == pytest.approx(expected, rel=1e-4)
     softmax = build_model({"n_layers": 1, "units_1": 8}, (4,), 3)
     assert softmax.layers[-1].activation.__name__ == "softmax"
+
+
+def test_cosine_runs_the_learning_rate_down_to_zero_over_the_whole_run():
+    # 100 examples in batches of 32: 4 steps an epoch, 12 in a run of 3 epochs.
+    model = build_model({"optimizer": "adam", "learning_rate": 0.01, "schedule": "cosine",
+                         "batch_size": 32}, (4,), 2, run=Run(examples=100, epochs=3))
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(6)) == pytest.approx(0.005)  # half way
+    assert float(schedule(12)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cosine_takes_the_run_hpo_builds_for_and_decay_is_not_read():
+    params = {"optimizer": "sgd", "learning_rate": 0.1, "schedule": "cosine", "decay": 0.5,
+              "batch_size": 10}
+    with sampling(fixed=params, run=Run(examples=50, epochs=2)):
+        schedule = build_model(params, (4,), 2).optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == 10
+
+
+def test_cosine_outside_a_run_is_a_clear_error():
+    with pytest.raises(ValueError, match="schedule 'cosine'.*pass run=hpo.space.Run"):
+        build_model({"schedule": "cosine"}, (4,), 2)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.space import Choice, Fixed, Range, grid_space, inherit, resolve, suggest
+from hpo.space import (Choice, Fixed, Range, grid_space, inherit, param, project, resolve,
+                       sampling, suggest)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -109,3 +110,26 @@ def test_inherited_parameters_are_stored_with_the_trial():
     trial = study.ask()
     params = suggest(trial, {"dropout": Choice((0.1, 0.2))}, {"learning_rate": 0.003})
     assert params["learning_rate"] == 0.003 and trial.params["learning_rate"] == 0.003
+
+
+def test_decay_is_sampled_for_inverse_time_decay_only():
+    space = {"schedule": Choice(("inverse_time", "cosine")), "decay": Range(1e-6, 1e-2, log=True)}
+    trial = optuna.trial.FixedTrial({"schedule": "inverse_time", "decay": 1e-3})
+    assert suggest(trial, space) == {"schedule": "inverse_time", "decay": 1e-3}
+    # Under a cosine, decay would change nothing: it is neither sampled nor stored.
+    trial = optuna.trial.FixedTrial({"schedule": "cosine", "decay": 1e-3})
+    assert suggest(trial, space) == {"schedule": "cosine"}
+    assert set(trial.params) == {"schedule"}
+    with sampling(space):
+        assert param(trial, "decay") == 0.0
+
+
+def test_a_start_projected_onto_a_cosine_space_keeps_no_decay():
+    start = {"schedule": "cosine", "decay": 2e-3, "learning_rate": 2e-3}
+    lr = Range(1e-4, 1e-2, log=True)
+    decay = Range(1e-7, 1e-2, log=True)
+    assert project(start, {"schedule": Choice(("cosine", "inverse_time")), "decay": decay,
+                           "learning_rate": lr}) == {"schedule": "cosine", "learning_rate": 2e-3}
+    assert project(start, {"schedule": Fixed("cosine"), "decay": decay}) == {}
+    # A space without the schedule keeps hpo's default, inverse-time decay: decay counts.
+    assert project(start, {"decay": decay}) == {"decay": 2e-3}
