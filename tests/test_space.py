@@ -3,8 +3,18 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.space import (Choice, Fixed, Range, grid_space, inherit, param, project, resolve,
-                       sampling, suggest)
+from hpo.space import (
+    Choice,
+    Fixed,
+    Range,
+    grid_space,
+    inherit,
+    param,
+    project,
+    resolve,
+    sampling,
+    suggest,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
