@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     from hpo.builders import build, load_builder
     from hpo.data import load_dataset
-    from hpo.space import STARTS, project, sampling
+    from hpo.space import STARTS, Run, project, sampling
     from hpo.spec import load_spec
 
     spec = load_spec(args.study)
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     search = data.search
     params = project(starts[args.start - 1], spec.space, clip=True)
     keras.utils.set_random_seed(args.seed)
-    with sampling(spec.space, spec.inherited):
+    # A cosine start runs its rate down to 0 over this curve's epochs.
+    with sampling(spec.space, spec.inherited, run=Run(len(search.y_train), args.epochs)):
         model = build(load_builder(spec.model, spec.data.base_dir),
                       optuna.trial.FixedTrial(params), search.info())
     x_test, y_test = data.test.open()

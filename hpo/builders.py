@@ -175,12 +175,14 @@ def check_outputs(model: keras.Model, info: DataInfo) -> None:
 
 def compile_model(model: keras.Model, trial: optuna.Trial, info: DataInfo,
                   loss: Any = None, steps_per_execution: int = 1) -> keras.Model:
-    """Compile ``model`` with the study's optimizer dimensions (optimizer, learning_rate, decay,
-    momentum, nesterov, betas, sampled on ``trial``) and the task's loss and metrics."""
+    """Compile ``model`` with the study's optimizer dimensions (optimizer, learning_rate,
+    schedule, decay, momentum, nesterov, betas, sampled on ``trial``) and the task's loss and
+    metrics."""
     from hpo.models import make_optimizer
     from hpo.space import OPTIMIZER_DIMENSIONS, param, resolve
 
-    p = resolve({name: param(trial, name) for name in OPTIMIZER_DIMENSIONS})
+    # The batch size too: a cosine's length in steps is the run's batches.
+    p = resolve({name: param(trial, name) for name in (*OPTIMIZER_DIMENSIONS, "batch_size")})
     model.compile(optimizer=make_optimizer(p), loss=loss or task_loss(model, info),
                   metrics=task_metrics(model, info), steps_per_execution=steps_per_execution)
     return model

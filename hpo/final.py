@@ -196,10 +196,11 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
     validation) for ``epochs``."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(trial_seed(spec, trial.number) if seed is None else seed)
-    # The trial's schedule over max_epochs, on this run's examples: epoch by epoch the
-    # learning rate the trial had (it stops at ``epochs``, the trial's best).
+    # The trial's schedule over the max_epochs it ran with, on this run's examples: epoch by
+    # epoch the learning rate the trial had (it stops at ``epochs``, the trial's best).
+    span = int(trial.user_attrs.get(record.MAX_EPOCHS, spec.budget.max_epochs))
     model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION,
-                    Run(len(y), spec.budget.max_epochs))
+                    Run(len(y), span))
     feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
                 len(y), epochs, trial_seed(spec, trial.number) if seed is None else seed)

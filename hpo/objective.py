@@ -266,6 +266,8 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
                                         if len(fold_scores) > 1 else None)
             if best_epoch is not None:  # the trial finished
                 attrs[record.BEST_EPOCH] = best_epoch
+                # What its schedule spanned, for the retrain (a rerun may change max_epochs).
+                attrs[record.MAX_EPOCHS] = spec.budget.max_epochs
             set_user_attrs(trial, attrs)
 
         if not spec.multi_objective:

@@ -43,6 +43,7 @@ PRUNED_REASON = "pruned_reason"
 WORKER = "worker"
 PROCESS = "process"
 SEED = "seed"
+MAX_EPOCHS = "max_epochs"  # the study's max_epochs when the trial ran: its schedule's length
 
 INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
 SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
@@ -198,9 +199,18 @@ def best_config(study: Any, trial: Any) -> Config:
         seed=trial.user_attrs.get(SEED),
         space=attrs.get("space"),
         builder_dir=attrs.get(BUILDER_DIR),
-        # The retrain's examples and epochs: how long a cosine schedule runs (hpo.space.Run).
-        run=(attrs.get(SEARCH) or {}).get("retrain_run"),
+        run=retrain_run(study, trial),
     )
+
+
+def retrain_run(study: Any, trial: Any) -> dict[str, int] | None:
+    """The final retrain's run for ``trial`` (``hpo.space.Run``, how long a cosine schedule
+    lasts): the study's train + validation examples, and the max_epochs the trial ran with."""
+    stored = (study.user_attrs.get(SEARCH) or {}).get("retrain_run")
+    if stored is None:
+        return None
+    return {"examples": int(stored["examples"]),
+            "epochs": int(trial.user_attrs.get(MAX_EPOCHS, stored["epochs"]))}
 
 
 # What study.user_attrs["final"] keeps of the final step's result.

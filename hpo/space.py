@@ -340,7 +340,7 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Domain],
             continue
         if dim.gate is not None:
             on, values = dim.gate
-            if params.get(on, DIMENSIONS[on].default) not in values:
+            if params.get(on, (inherited or {}).get(on, DIMENSIONS[on].default)) not in values:
                 continue
         params[name] = space[name].suggest(trial, name)
     for name, dim in DIMENSIONS.items():

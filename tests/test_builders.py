@@ -285,3 +285,32 @@ def test_reading_a_stored_study_loads_no_tensorflow(tmp_path):
     result = run_python("import sys, hpo.export, hpo.report, hpo.results, hpo.record, "
                         "hpo.dashboard; print('tensorflow' in sys.modules)", tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr
+
+
+def test_an_uncompiled_model_gets_a_cosine_over_its_own_batches():
+    import keras
+
+    from hpo.builders import build
+    from hpo.data import DataInfo
+    from hpo.space import Fixed, Run, sampling
+
+    def builder(trial):  # a user's model, compiled by hpo with the study's dimensions
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+
+    space = {"schedule": Fixed("cosine"), "batch_size": Fixed(32), "learning_rate": Fixed(0.01)}
+    with sampling(space, run=Run(examples=100, epochs=2)):
+        model = build(builder, optuna.create_study().ask(), DataInfo((4,), n_classes=3))
+    # 4 batches of 32 an epoch, not hpo's default batch of 128 (1 an epoch).
+    assert model.optimizer._learning_rate.decay_steps == 2 * 4
+
+
+def test_the_retrain_runs_the_schedule_the_trial_ran_with():
+    from hpo import record
+
+    study = optuna.create_study()
+    study.set_user_attr(record.SEARCH, {"retrain_run": {"examples": 1437, "epochs": 12}})
+    trial = study.ask()
+    # Run with --epochs 3 before a rerun at the study's 12: its cosine spanned 3 epochs.
+    trial.set_user_attr(record.MAX_EPOCHS, 3)
+    study.tell(trial, 0.9)
+    assert record.retrain_run(study, study.trials[0]) == {"examples": 1437, "epochs": 3}

@@ -143,3 +143,9 @@ def test_a_start_projected_onto_a_cosine_space_keeps_no_decay():
     assert project(start, {"schedule": Fixed("cosine"), "decay": decay}) == {}
     # A space without the schedule keeps hpo's default, inverse-time decay: decay counts.
     assert project(start, {"decay": decay}) == {"decay": 2e-3}
+
+
+def test_an_inherited_cosine_keeps_decay_unsampled():
+    trial = optuna.trial.FixedTrial({"decay": 1e-3, "schedule": "cosine"})
+    params = suggest(trial, {"decay": Range(1e-6, 1e-2, log=True)}, {"schedule": "cosine"})
+    assert params == {"schedule": "cosine"}
