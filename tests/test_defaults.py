@@ -11,7 +11,13 @@ import optuna
 import pytest
 
 from hpo.errors import HpoError
-from hpo.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, TimeBudgetPruner, WarmStartSampler
+from hpo.samplers import (
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    TimeBudgetPruner,
+    WarmStartSampler,
+    make_pruner,
+)
 from hpo.space import STARTS, Choice, Fixed, Range, distribution, project
 from hpo.spec import parse_spec
 
@@ -131,6 +137,27 @@ def test_the_time_guard_defers_to_the_study_pruner():
     study, trial = _study_with_trial({0: 0.99}, started_seconds_ago=1)
     guard = TimeBudgetPruner(Always(), time.monotonic() + 600, max_steps=10)
     assert guard.prune(study, trial) and not guard.reasons
+
+
+def test_a_queued_start_is_not_pruned_but_the_sampled_trials_are_measured_against_it():
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(
+        "successive_halving", {k: v for k, v in DEFAULT_PRUNER.items() if k != "name"}, 12))
+    leader = study.ask()
+    leader.report(0.95, 1)  # epoch 2, the first rung
+    assert not leader.should_prune()
+    study.tell(leader, 0.95)
+    study.enqueue_trial({})  # a start, as hpo queues the textbook ones
+    start = study.ask()
+    start.report(0.90, 1)  # behind the leader at the first rung: successive halving would stop it
+    assert not start.should_prune()
+    sampled = study.ask()
+    sampled.report(0.93, 1)  # ahead of the start, still behind the leader
+    assert sampled.should_prune()
+    # The start's score counts at the rung: a sampled trial behind both of them is stopped too.
+    study.tell(sampled, state=optuna.trial.TrialState.PRUNED)
+    study.tell(start, 0.90)
+    rung = [t.system_attrs.get("completed_rung_0") for t in study.trials]
+    assert rung == [0.95, 0.90, 0.93]
 
 
 # -- warm starts --------------------------------------------------------------------------------
