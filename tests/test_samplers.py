@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from hpo.samplers import PRUNERS, SAMPLERS, SparedStarts, make_pruner, make_sampler
 from hpo.space import Choice, Range, grid_space, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -44,6 +44,9 @@ def test_every_sampler_runs_trials_over_hpo_space(name):
 def test_every_pruner_is_built_for_the_epoch_budget(name):
     pruner = make_pruner(name, {}, max_steps=7)
     assert isinstance(pruner, optuna.pruners.BasePruner)
+    if name != "none":  # queued starts are spared by every pruner (hpo.samplers.SparedStarts)
+        assert isinstance(pruner, SparedStarts)
+        pruner = pruner.inner
     if name == "hyperband":
         assert pruner._max_resource == 7
     # A pruner runs in a study with no options from the study file (`--pruner NAME`).
