@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -8,6 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A suite started in the background by a script (`pytest &`) inherits SIGINT ignored, and then
+# Python installs no KeyboardInterrupt handler: the Ctrl-C tests need it, in this process and
+# (reset to the default at exec) in the hpo processes they start.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
