@@ -9,6 +9,7 @@ Per trial (``trial.user_attrs``), set by the objective:
 ``n_params``           the model's parameter count (None when no model was built)
 ``epochs``             epochs trained, summed over folds
 ``best_epoch``         the (1-based) epoch at which the study's metric peaked
+                       (epochs tied at the best score: the lowest validation loss)
 ``seconds_per_epoch``  median epoch time after each model's first (which traces the graph)
 ``fit_seconds``        all of ``model.fit``, tracing included
 ``history``            the first model's per-epoch metrics (lists, 1 entry per epoch)

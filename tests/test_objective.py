@@ -12,7 +12,7 @@ from conftest import TINY_STUDY
 import hpo.objective
 from hpo.data import SearchData, load_dataset
 from hpo.fit import Feeder
-from hpo.objective import HISTORY_KEYS, make_objective, rounded
+from hpo.objective import HISTORY_KEYS, best_epoch, make_objective, rounded
 from hpo.spec import DataSpec, parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,7 +56,7 @@ def test_objective_returns_validation_accuracy_and_records_the_trial(data):
     assert_recorded(trial, spec.budget.max_epochs)
     history = attrs["history"]
     assert max(history["val_accuracy"]) == pytest.approx(trial.value, rel=1e-4)
-    assert history["val_accuracy"].index(max(history["val_accuracy"])) + 1 == attrs["best_epoch"]
+    assert history["val_accuracy"][attrs["best_epoch"] - 1] == max(history["val_accuracy"])
     assert all(isinstance(v, float) for values in history.values() for v in values)
 
 
@@ -292,3 +292,34 @@ def test_seconds_per_epoch_leaves_out_each_models_first_epoch_which_traces_its_g
     assert attrs["fit_seconds"] == pytest.approx(12.3)
     one = hpo.objective._timing([[2.5]], fit_seconds=2.5)  # one epoch: all there is
     assert one["seconds_per_epoch"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("schedule, epochs", [("inverse_time", 2), ("cosine", 4)])
+def test_patience_stops_a_flat_trial_but_not_one_a_cosine_runs_down_to_its_end(
+        data, schedule, epochs):
+    # A rate of 1e-9 leaves the weights, so validation accuracy never improves after epoch 1.
+    spec = tiny_spec(max_epochs=4, optimizer="adam", learning_rate=1e-9, schedule=schedule,
+                     decay=1e-3)
+    spec = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, patience=1))
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(spec, data.search), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE"
+    assert trial.user_attrs["epochs"] == epochs
+    assert trial.user_attrs["best_epoch"] == 1
+
+
+def test_epochs_tied_at_the_best_score_are_told_apart_by_the_validation_loss():
+    # The textbook CNN's plateau: 0.9920 at epochs 2, 4 and 5 (from 0), the loss still falling.
+    history = {"val_accuracy": [0.9918, 0.9914, 0.9920, 0.9917, 0.9920, 0.9920, 0.9918],
+               "val_loss": [0.0293, 0.0291, 0.0278, 0.0283, 0.0268, 0.0267, 0.0268]}
+    assert best_epoch(history, "val_accuracy", maximize=True) == 5
+    # A clear best is the best, whatever the loss; a minimized metric is minimized.
+    assert best_epoch({**history, "val_accuracy": [0.5, 0.9, 0.8, 0.7, 0.6, 0.6, 0.6]},
+                      "val_accuracy", maximize=True) == 1
+    assert best_epoch(history, "val_loss", maximize=False) == 5
+    # Without a (finite) loss to tell them apart, the earliest of the tied epochs.
+    assert best_epoch({"val_auc": [0.9, 0.95, 0.95]}, "val_auc", maximize=True) == 1
+    assert best_epoch({"val_auc": [0.9, 0.95, 0.95], "val_loss": [0.3, None, math.nan]},
+                      "val_auc", maximize=True) == 1
+    assert best_epoch({"val_auc": [None, math.nan]}, "val_auc", maximize=True) is None
