@@ -369,7 +369,12 @@ def follows_a_cosine(model: keras.Model) -> bool:
     The pruner and the time guard still stop a cosine trial; its score is still its best epoch's.
     """
     optimizer = getattr(model, "optimizer", None)
-    rate = optimizer.get_config().get("learning_rate") if optimizer is not None else None
+    if optimizer is None:
+        return False
+    try:
+        rate = optimizer.get_config().get("learning_rate")
+    except NotImplementedError:  # a schedule of the user's without get_config: not a cosine
+        return False
     return isinstance(rate, dict) and rate.get("class_name") == "CosineDecay"
 
 

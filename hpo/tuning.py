@@ -97,8 +97,8 @@ def tune(
     ``space`` as its ``[space]`` table (ranges of hpo's named dimensions such as
     ``learning_rate``, or of names the builder reads with ``hpo.param``). ``patience``,
     ``sampler`` and ``pruner`` left as None get hpo's defaults (early stopping after 3 epochs
-    without progress, except under a cosine schedule, multivariate TPE, successive halving); ``warm_start`` names an earlier
-    study in ``storage`` to start from. The study is stored in
+    without progress, except under a cosine schedule, multivariate TPE, successive halving);
+    ``warm_start`` names an earlier study in ``storage`` to start from. The study is stored in
     ``storage`` under ``study_name`` (default ``tune-<build's name>``): calling again resumes
     it, until it holds ``trials`` finished trials. Raises HpoError for a bad setup, before
     anything is stored.

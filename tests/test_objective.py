@@ -4,6 +4,7 @@ import dataclasses
 import math
 import statistics
 
+import keras
 import numpy as np
 import optuna
 import pytest
@@ -12,7 +13,13 @@ from conftest import TINY_STUDY
 import hpo.objective
 from hpo.data import SearchData, load_dataset
 from hpo.fit import Feeder
-from hpo.objective import HISTORY_KEYS, best_epoch, make_objective, rounded
+from hpo.objective import (
+    HISTORY_KEYS,
+    best_epoch,
+    follows_a_cosine,
+    make_objective,
+    rounded,
+)
 from hpo.spec import DataSpec, parse_spec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -323,3 +330,23 @@ def test_epochs_tied_at_the_best_score_are_told_apart_by_the_validation_loss():
     assert best_epoch({"val_auc": [0.9, 0.95, 0.95], "val_loss": [0.3, None, math.nan]},
                       "val_auc", maximize=True) == 1
     assert best_epoch({"val_auc": [None, math.nan]}, "val_auc", maximize=True) is None
+
+
+class _Halving(keras.optimizers.schedules.LearningRateSchedule):
+    """A user's own schedule, without get_config."""
+
+    def __call__(self, step):
+        return 1e-3 * 0.5 ** (keras.ops.cast(step, "float32") // 100)
+
+
+@pytest.mark.parametrize("rate, cosine", [
+    (keras.optimizers.schedules.CosineDecay(1e-3, 100), True),
+    (keras.optimizers.schedules.InverseTimeDecay(1e-3, 1, 1e-3), False),
+    (1e-3, False),
+    (_Halving(), False),
+])
+def test_a_model_follows_a_cosine_only_when_its_optimizer_s_rate_is_keras_s_cosine(rate, cosine):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert not follows_a_cosine(model)  # not compiled: no optimizer yet
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="mse")
+    assert follows_a_cosine(model) is cosine
