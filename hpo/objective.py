@@ -350,12 +350,12 @@ def best_epoch(history: Mapping[str, Sequence[float | None]], metric: str,
         return None
     top = (max if maximize else min)(scores[i] for i in finite)
     tied = [i for i in finite if scores[i] == top]
+    if len(tied) == 1 or metric == "val_loss":
+        return tied[0]
     losses = history.get("val_loss") or []
     ranked = [i for i in tied
               if i < len(losses) and losses[i] is not None and math.isfinite(losses[i])]
-    if len(tied) > 1 and metric != "val_loss" and ranked:
-        return min(ranked, key=lambda i: (losses[i], i))
-    return tied[0]
+    return min(ranked, key=lambda i: (losses[i], i)) if ranked else tied[0]
 
 
 def follows_a_cosine(model: keras.Model) -> bool:
