@@ -151,12 +151,14 @@ def _known_loss(model: keras.Model) -> bool:
     return any(model.loss is k or model.loss == k for k in known)
 
 
-def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = None
+def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = None,
+                   start_attrs: Mapping[str, Any] | None = None
                    ) -> Callable[[optuna.Trial], Values]:
     """The objective Optuna optimizes: the study's metric (``spec.metric``, validation accuracy
     by default) of one trained configuration of ``builder`` (default: the spec's model), or
     with ``[data] cv_folds = k`` its mean over k folds of train + validation; with two
-    objectives, that score and the model's parameter count."""
+    objectives, that score and the model's parameter count. ``start_attrs``: user attributes
+    every trial gets when it starts (the worker that runs it), in the same write as its seed."""
     spec = spec if spec.metric else spec.for_task(data.task)
     builder = builder or load_builder(spec.model, spec.data.base_dir)
     info = data.info()
@@ -183,7 +185,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
-        trial.set_user_attr(record.SEED, seed)
+        set_user_attrs(trial, {**(start_attrs or {}), record.SEED: seed})
         recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
         n_params = best_epoch = None

@@ -153,19 +153,56 @@ def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, stu
 
 
 def test_run_trials_leaves_the_garbage_collector_as_it_found_it(tmp_path):
-    # run_trials freezes what lives through the run, for cheap collections between trials; a
-    # program that calls it goes on with every object collectable again.
+    # run_trials freezes what lives through the run and collects young objects less often, for
+    # cheap collections between trials; a program that calls it goes on with every object
+    # collectable again, at its own thresholds.
     import gc
     import tomllib
 
     from hpo.data import load_dataset
     from hpo.run import run_trials
+    from hpo.search import YOUNG_GC_THRESHOLD
     from hpo.spec import DataSpec, parse_spec
     from hpo.storage import open_study
 
     spec = parse_spec(tomllib.loads(TINY_STUDY), name="tiny")
     data = load_dataset(DataSpec("digits", validation_size=0.2), seed=0)
     study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "tiny", ["maximize"], {})
-    run_trials(spec, study, data.search, 2)
+    before = gc.get_threshold()
+    during = []
+    run_trials(spec, study, data.search, 2,
+               callbacks=[lambda study, trial: during.append(gc.get_threshold()[0])])
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert during == [YOUNG_GC_THRESHOLD] * 2
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+
+
+def test_run_trials_marks_each_trial_with_its_worker_and_turns_away_one_too_many(tmp_path):
+    # Each trial says which worker and process ran it and with which seed (the dashboard's
+    # columns); a trial started once the study holds its requested number is failed as surplus,
+    # without training, and still says who started it.
+    import tomllib
+
+    from hpo import record
+    from hpo.data import load_dataset
+    from hpo.run import run_trials
+    from hpo.search import process_tag
+    from hpo.spec import DataSpec, parse_spec
+    from hpo.storage import SURPLUS, open_study
+
+    spec = parse_spec(tomllib.loads(TINY_STUDY), name="tiny")  # 3 trials
+    data = load_dataset(DataSpec("digits", validation_size=0.2), seed=0)
+    study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "tiny", ["maximize"], {})
+    run_trials(spec, study, data.search, 3)
+    run_trials(spec, study, data.search, 1, worker=1)
+    trials = study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3 + ["FAIL"]
+    for t in trials[:3]:
+        assert t.user_attrs[record.WORKER] == 0
+        assert t.user_attrs[record.PROCESS] == process_tag()
+        assert t.user_attrs[record.SEED] == record.trial_seed(spec.seed, t.number)
+    surplus = trials[3].user_attrs
+    assert surplus[record.FAIL_REASON] == SURPLUS
+    assert (surplus[record.WORKER], surplus[record.PROCESS]) == (1, process_tag())
+    assert record.HISTORY not in surplus  # nothing trained
