@@ -287,8 +287,8 @@ def run_trials(
     gc.freeze()
     # A young collection once 20 000 more objects are allocated than freed, not Python's 700:
     # a trial's Keras build and storage calls make tens of thousands of objects, most freed by
-    # reference counting before a collection would look at them (~12% less time outside
-    # model.fit on bench/overhead.py). A trial's cycles still go at the full collection every
+    # reference counting before a collection would look at them (bench/overhead.py: 158 to
+    # 118 ms a trial outside model.fit). A trial's cycles still go at the full collection every
     # GC_EVERY trials (hpo.objective).
     threshold = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
