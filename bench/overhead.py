@@ -67,15 +67,19 @@ def run_plain(search, trials: int, epochs: int, folder: Path):
 
     def objective(trial):
         keras.backend.clear_session()
-        n_layers = trial.suggest_int("n_layers", 1, 2)
+        lr, depth, units, dropout = (SPACE[k] for k in ("learning_rate", "n_layers", "units",
+                                                         "dropout"))
+        n_layers = trial.suggest_int("n_layers", depth["low"], depth["high"])
         params = {
             "optimizer": trial.suggest_categorical("optimizer", SPACE["optimizer"]),
-            "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.1, log=True),
+            "learning_rate": trial.suggest_float("learning_rate", lr["low"], lr["high"],
+                                                 log=True),
             "n_layers": n_layers,
-            **{f"units_{i}": trial.suggest_int(f"units_{i}", 32, 256, log=True)
+            **{f"units_{i}": trial.suggest_int(f"units_{i}", units["low"], units["high"],
+                                               log=True)
                for i in range(1, n_layers + 1)},
             "activation": trial.suggest_categorical("activation", SPACE["activation"]),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+            "dropout": trial.suggest_float("dropout", dropout["low"], dropout["high"]),
         }
         batch_size = trial.suggest_categorical("batch_size", SPACE["batch_size"])
         model = build_model(params, search.input_shape, search.n_classes)

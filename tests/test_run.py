@@ -152,22 +152,29 @@ def test_run_tests_once_and_a_rerun_resumes_to_the_requested_count(tmp_path, stu
     assert study.trials[3].params != study.trials[0].params
 
 
-def test_run_trials_leaves_the_garbage_collector_as_it_found_it(tmp_path):
-    # run_trials freezes what lives through the run and collects young objects less often, for
-    # cheap collections between trials; a program that calls it goes on with every object
-    # collectable again, at its own thresholds.
-    import gc
+def _tiny_study(tmp_path):
+    """TINY_STUDY's spec (3 trials), its digits data and an empty study in a SQLite file."""
     import tomllib
 
     from hpo.data import load_dataset
-    from hpo.run import run_trials
-    from hpo.search import YOUNG_GC_THRESHOLD
     from hpo.spec import DataSpec, parse_spec
     from hpo.storage import open_study
 
     spec = parse_spec(tomllib.loads(TINY_STUDY), name="tiny")
     data = load_dataset(DataSpec("digits", validation_size=0.2), seed=0)
-    study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "tiny", ["maximize"], {})
+    return spec, data, open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "tiny", ["maximize"], {})
+
+
+def test_run_trials_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    # run_trials freezes what lives through the run and collects young objects less often, for
+    # cheap collections between trials; a program that calls it goes on with every object
+    # collectable again, at its own thresholds.
+    import gc
+
+    from hpo.run import run_trials
+    from hpo.search import YOUNG_GC_THRESHOLD
+
+    spec, data, study = _tiny_study(tmp_path)
     before = gc.get_threshold()
     during = []
     run_trials(spec, study, data.search, 2,
@@ -182,18 +189,12 @@ def test_run_trials_marks_each_trial_with_its_worker_and_turns_away_one_too_many
     # Each trial says which worker and process ran it and with which seed (the dashboard's
     # columns); a trial started once the study holds its requested number is failed as surplus,
     # without training, and still says who started it.
-    import tomllib
-
     from hpo import record
-    from hpo.data import load_dataset
     from hpo.run import run_trials
     from hpo.search import process_tag
-    from hpo.spec import DataSpec, parse_spec
-    from hpo.storage import SURPLUS, open_study
+    from hpo.storage import SURPLUS
 
-    spec = parse_spec(tomllib.loads(TINY_STUDY), name="tiny")  # 3 trials
-    data = load_dataset(DataSpec("digits", validation_size=0.2), seed=0)
-    study = open_study(f"sqlite:///{tmp_path / 'hpo.db'}", "tiny", ["maximize"], {})
+    spec, data, study = _tiny_study(tmp_path)  # 3 trials
     run_trials(spec, study, data.search, 3)
     run_trials(spec, study, data.search, 1, worker=1)
     trials = study.trials
