@@ -185,7 +185,10 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
-        set_user_attrs(trial, {**(start_attrs or {}), record.SEED: seed})
+        # Written once the model is built, with its size; at the end if the build failed.
+        # Each write is a transaction, which costs more than the rest of the bookkeeping.
+        unwritten: dict[str, Any] = {**(start_attrs or {}), record.SEED: seed}
+        outcome: dict[str, Any] = {}  # why the trial was pruned or failed
         recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
         n_params = best_epoch = None
@@ -195,7 +198,9 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             with sampling(spec.space, spec.inherited):
                 batch_size = int(param(trial, "batch_size"))
             n_params = int(model.count_params())
-            trial.set_user_attr(record.N_PARAMS, n_params)  # shown while the trial runs
+            # Shown while the trial runs (the dashboard, another worker).
+            set_user_attrs(trial, {**unwritten, record.N_PARAMS: n_params})
+            unwritten = {}
             if not k:
                 pruning = (KerasPruningCallback(trial, spec.metric),) if prune else ()
                 try:
@@ -234,31 +239,32 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         except TrialDiverged as e:
             # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
             # NaN value) with its reason, without a traceback in the log.
-            trial.set_user_attr(record.FAIL_REASON, str(e))
+            outcome[record.FAIL_REASON] = str(e)
             return failed(spec)
         except optuna.TrialPruned as e:
-            trial.set_user_attr(record.PRUNED_REASON, str(e))
+            outcome[record.PRUNED_REASON] = str(e)
             raise
         except KeyboardInterrupt:
             # Optuna records the trial as failed; this marks it as not counting towards the
             # requested number of trials, so a rerun runs it again.
-            trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
+            outcome[record.FAIL_REASON] = record.INTERRUPTED
             raise
         except Exception as e:
-            if interrupt.requested():
-                # Ctrl-C that came out of TensorFlow as another error: an interrupt still.
-                trial.set_user_attr(record.FAIL_REASON, record.INTERRUPTED)
-                interrupt.raise_if_requested(e)
             # Optuna records the trial as failed (the study catches it); the reason goes where
-            # the dashboard shows it, next to the diverged trials' reasons.
-            trial.set_user_attr(record.FAIL_REASON, _one_line(e))
+            # the dashboard shows it, next to the diverged trials' reasons. Ctrl-C that came
+            # out of TensorFlow as another error is an interrupt still.
+            outcome[record.FAIL_REASON] = (record.INTERRUPTED if interrupt.requested()
+                                           else _one_line(e))
+            interrupt.raise_if_requested(e)
             raise
         finally:
             # Set in every state, so that each trial shows the same columns in the dashboard;
-            # in one write (a transaction each costs more than the rest of the bookkeeping).
-            # Epochs and seconds summed over the folds: what the trial cost.
+            # in one write with the outcome. Epochs and seconds summed over the folds: what
+            # the trial cost.
             attrs = _timing([r.seconds for r in recorders],
                             sum(r.fit_seconds for r in recorders))
+            attrs.update(unwritten)
+            attrs.update(outcome)
             attrs[record.HISTORY] = recorders[0].history
             if n_params is None:  # no model was built
                 attrs[record.N_PARAMS] = None

@@ -112,7 +112,7 @@ def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) 
 
 # How many of the earlier study's best configurations a warm-started study tries first.
 WARM_QUEUE = 3
-YOUNG_GC_THRESHOLD = 20_000  # gc's generation-0 threshold while trials run
+YOUNG_GC_THRESHOLD = 100_000  # gc's generation-0 threshold while trials run
 
 
 def _warm_source(setup: RunSetup) -> optuna.Study:
@@ -285,11 +285,12 @@ def run_trials(
     # made, ~15 ms instead of ~200 ms here (bench/overhead.py).
     gc.collect()
     gc.freeze()
-    # A young collection once 20 000 more objects are allocated than freed, not Python's 700:
+    # A young collection once 100 000 more objects are allocated than freed, not Python's 700:
     # a trial's Keras build and storage calls make tens of thousands of objects, most freed by
-    # reference counting before a collection would look at them (bench/overhead.py: 158 to
-    # 118 ms a trial outside model.fit). A trial's cycles still go at the full collection every
-    # GC_EVERY trials (hpo.objective).
+    # reference counting before a collection would look at them (bench/overhead.py: 158 ms a
+    # trial outside model.fit at 700, 118-133 at 20 000, 106-111 at 100 000; collecting the
+    # young generation after every trial instead cost more, 142-169). A trial's cycles still
+    # go at the full collection every GC_EVERY trials (hpo.objective).
     threshold = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
     try:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -105,6 +106,31 @@ class Storage(optuna.storages.RDBStorage):
                 self._set_trial_attr_without_commit(session, TrialUserAttributeModel,
                                                     trial_id, key, value)
 
+    # Reads straight from SQLite (``fast_reads``, set by ``open_storage``): what Optuna's
+    # cache asks for several times a trial (the running trial, the trials new since its last
+    # look), ~0.05 ms a read instead of Optuna's ~2-4 ms through SQLAlchemy's ORM. The result
+    # is the same FrozenTrial, field for field (tests/test_storage.py compares them).
+    fast_reads = False
+
+    def _get_trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
+                    included_trial_ids: set[int], trial_id_greater_than: int
+                    ) -> list[optuna.trial.FrozenTrial]:
+        if self.fast_reads:
+            try:
+                return _SQLiteReader.of(self).trials(study_id, states, included_trial_ids,
+                                                     trial_id_greater_than)
+            except _MOVED:
+                self.fast_reads = False
+        return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
+
+    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        if self.fast_reads:
+            try:
+                return _SQLiteReader.of(self).trial(trial_id)
+            except _MOVED:
+                self.fast_reads = False
+        return super().get_trial(trial_id)
+
     def count_trials(self, study_id: int) -> int:
         """How many trials the study holds, in any state: one COUNT query."""
         from optuna.storages._rdb.models import TrialModel
@@ -117,6 +143,144 @@ class Storage(optuna.storages.RDBStorage):
 
 # What Optuna's private API raises when a release has moved or changed what Storage calls.
 _MOVED = (ImportError, AttributeError, TypeError)
+
+
+class _SQLiteReader:
+    """Trials read with plain SQL on the DBAPI connection, into the FrozenTrials that Optuna's
+    ``RDBStorage._get_trials`` builds from the same rows (its tables, its conversions).
+
+    Each read is one transaction, so that a trial is seen as it was at one moment: its state
+    with the values and attributes written with it.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        from optuna.storages._rdb import models
+
+        self.storage = storage
+        self.not_found = models.NOT_FOUND_MSG
+        self.value = models.TrialValueModel.stored_repr_to_value
+        self.intermediate = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+        dialect = storage.engine.dialect
+        self.table = models.TrialModel.__table__.name
+        if list(models.TrialModel.__table__.c.state.type.enums) != [
+                s.name for s in optuna.trial.TrialState]:
+            raise TypeError("Optuna stores trial states differently")  # read as Optuna does
+
+        def select(model: Any, *columns: str, order: str | None = None) -> tuple[str, list]:
+            """The SELECT of ``columns`` from ``model``'s table and how to convert each."""
+            table = model.__table__
+            cols = [table.c[name] for name in columns]
+            convert = [c.type.dialect_impl(dialect).result_processor(dialect, None)
+                       for c in cols]
+            tail = f" ORDER BY {order or table.primary_key.columns.values()[0].name}"
+            return (f"SELECT {', '.join(columns)} FROM {table.name} WHERE {{}}{tail}",
+                    convert)
+
+        self.trials_sql = select(models.TrialModel, "trial_id", "number", "state",
+                                 "datetime_start", "datetime_complete")
+        self.children = {
+            "params": select(models.TrialParamModel, "trial_id", "param_name", "param_value",
+                             "distribution_json"),
+            "values": select(models.TrialValueModel, "trial_id", "objective", "value",
+                             "value_type"),
+            "intermediate": select(models.TrialIntermediateValueModel, "trial_id", "step",
+                                   "intermediate_value", "intermediate_value_type"),
+            "user": select(models.TrialUserAttributeModel, "trial_id", "key", "value_json"),
+            "system": select(models.TrialSystemAttributeModel, "trial_id", "key",
+                             "value_json"),
+        }
+        self.study_sql = f"SELECT 1 FROM {models.StudyModel.__table__.name} WHERE study_id = ?"
+
+    @classmethod
+    def of(cls, storage: Storage) -> _SQLiteReader:
+        reader = storage.__dict__.get("_sqlite_reader")
+        if reader is None:
+            reader = storage.__dict__["_sqlite_reader"] = cls(storage)
+        return reader
+
+    def trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
+               included: set[int], greater_than: int) -> list[optuna.trial.FrozenTrial]:
+        """``RDBStorage._get_trials``: the study's trials in ``states``, only those numbered
+        in ``included`` or above ``greater_than`` where that is given; KeyError, as Optuna's,
+        for a study that is not there."""
+        where, args = "study_id = ?", [study_id]
+        if states is not None:
+            names = [s.name for s in states]  # type: ignore[attr-defined]
+            where += f" AND state IN ({', '.join('?' * len(names))})"
+            args += names
+        included = {i for i in included if i <= greater_than}
+        if included and greater_than > -1:
+            where += f" AND (trial_id IN ({', '.join('?' * len(included))}) OR trial_id > ?)"
+            args += [*sorted(included), greater_than]
+        elif greater_than > -1:
+            where += " AND trial_id > ?"
+            args.append(greater_than)
+        return self._read(where, args, study_id)
+
+    def trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        """``RDBStorage.get_trial``: KeyError, as Optuna's, for a trial that is not there."""
+        found = self._read("trial_id = ?", [trial_id])
+        if not found:
+            raise KeyError(self.not_found)
+        return found[0]
+
+    def _read(self, where: str, args: list, study_id: int | None = None
+              ) -> list[optuna.trial.FrozenTrial]:
+        connection = self.storage.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if not connection.dbapi_connection.in_transaction:
+                cursor.execute("BEGIN")
+            rows = self._rows(cursor, self.trials_sql, where, args)
+            if not rows:
+                if study_id is not None and not cursor.execute(self.study_sql,
+                                                               [study_id]).fetchone():
+                    raise KeyError(self.not_found)
+                return []
+            inner = f"trial_id IN (SELECT trial_id FROM {self.table} WHERE {where})"
+            children = {name: self._rows(cursor, sql, inner, args)
+                        for name, sql in self.children.items()}
+        finally:
+            connection.rollback()
+            connection.close()
+        return self._build(rows, children)
+
+    @staticmethod
+    def _rows(cursor: Any, sql: tuple[str, list], where: str, args: list) -> list[tuple]:
+        text, convert = sql
+        rows = cursor.execute(text.format(where), args).fetchall()
+        if not any(convert):
+            return rows
+        return [tuple(f(v) if f else v for f, v in zip(convert, row)) for row in rows]
+
+    def _build(self, rows: list[tuple], children: dict[str, list[tuple]]
+               ) -> list[optuna.trial.FrozenTrial]:
+        from optuna.distributions import json_to_distribution
+
+        per: dict[str, dict[int, list[tuple]]] = {}
+        for name, found in children.items():
+            grouped = per[name] = {}
+            for row in found:
+                grouped.setdefault(row[0], []).append(row[1:])
+        trials = []
+        for trial_id, number, state, start, complete in rows:
+            params = per["params"].get(trial_id, [])
+            distributions = {name: json_to_distribution(text) for name, _, text in params}
+            values = sorted(per["values"].get(trial_id, []))
+            trials.append(optuna.trial.FrozenTrial(
+                number=number, state=state, value=None,
+                values=[self.value(v, kind) for _, v, kind in values] if values else None,
+                datetime_start=start, datetime_complete=complete,
+                params={name: distributions[name].to_external_repr(v)
+                        for name, v, _ in params},
+                distributions=distributions,
+                user_attrs={k: json.loads(v) for k, v in per["user"].get(trial_id, [])},
+                system_attrs={k: json.loads(v) for k, v in per["system"].get(trial_id, [])},
+                intermediate_values={step: self.intermediate(v, kind)
+                                     for step, v, kind in per["intermediate"].get(trial_id, [])},
+                trial_id=trial_id,
+            ))
+        return trials
 
 
 def _backend(study: optuna.Study) -> Any:
@@ -183,6 +347,7 @@ def open_storage(url: str) -> Storage:
             sqlalchemy.event.listen(storage.engine, "connect",
                                     lambda dbapi_connection, _: _sync_normal(dbapi_connection))
             storage.engine.dispose()  # connections opened from now on get the setting
+            storage.fast_reads = storage.engine.dialect.driver == "pysqlite"
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
         raise StorageError(f"cannot open storage {mask(url)!r}: {_without_secrets(e, url)}") \
             from None

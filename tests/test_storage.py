@@ -157,3 +157,87 @@ def test_a_fixed_trial_takes_the_attributes_too():
     trial = optuna.trial.FixedTrial({"units": 8})  # has no study
     set_user_attrs(trial, {"epochs": 2, "seed": 7})
     assert trial.user_attrs == {"epochs": 2, "seed": 7}
+
+
+def _varied_study(url: str) -> optuna.Study:
+    """A study holding trials in every state, with what Optuna stores specially: infinite and
+    NaN values, categorical None, log ints, user and system attributes, a queued trial."""
+    from optuna.trial import TrialState, create_trial
+
+    from hpo.storage import open_storage
+
+    study = optuna.create_study(storage=open_storage(url), study_name="v",
+                                directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(6):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1.0, log=True)
+        trial.suggest_categorical("act", ["relu", None, 3])
+        trial.suggest_int("units", 8, 512, log=True)
+        trial.set_user_attr("history", {"loss": [1.0, None], "i": i})
+        trial.storage.set_trial_system_attr(trial._trial_id, "tag", [i, "x"])
+        state = [TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING][i % 3]
+        if state == TrialState.COMPLETE:
+            study.tell(trial, [float("inf") if i else 0.5, -float("inf") if i else 2.0])
+        elif state == TrialState.FAIL:
+            study.tell(trial, state=TrialState.FAIL)
+    single = optuna.create_study(storage=study._storage, study_name="s", direction="maximize")
+    trial = single.ask()
+    for step, value in enumerate([0.5, float("nan"), float("inf"), -float("inf")]):
+        trial.report(value, step)
+    single.tell(trial, state=TrialState.PRUNED)
+    single.add_trial(create_trial(state=TrialState.COMPLETE, value=0.25, params={"x": 2},
+                                  distributions={"x": optuna.distributions.IntDistribution(
+                                      1, 3)}))
+    single.enqueue_trial({"x": 1})
+    return study
+
+
+def test_trials_read_straight_from_sqlite_are_the_ones_optuna_reads(tmp_path):
+    from optuna.trial import TrialState
+
+    from hpo.storage import Storage
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    storage = _varied_study(url)._storage._backend
+    assert storage.fast_reads
+
+    def both(read, *args):
+        storage.fast_reads = True
+        fast = read(*args)
+        storage.fast_reads = False
+        try:
+            return fast, read(*args)
+        finally:
+            storage.fast_reads = True
+
+    # repr: field by field, NaN equal to NaN, and the same order within each mapping.
+    for study_id in (storage.get_study_id_from_name("v"), storage.get_study_id_from_name("s")):
+        for states in (None, (TrialState.RUNNING,), (TrialState.COMPLETE, TrialState.WAITING)):
+            for included, above in (((), -1), ({2, 4, 99}, 3), ((), 2)):
+                fast, optunas = both(Storage._get_trials, storage, study_id, states,
+                                     set(included), above)
+                assert repr(fast) == repr(optunas)
+    fast, optunas = both(lambda: [storage.get_trial(i) for i in range(1, 10)])
+    assert repr(fast) == repr(optunas) and len(fast) == 9
+    assert {t.state for t in fast} == set(TrialState)
+    for read in (lambda: storage.get_trial(999), lambda: storage.get_all_trials(999)):
+        with pytest.raises(KeyError):
+            read()
+    # And through Optuna's cache, as a study reads them.
+    again = optuna.load_study(study_name="v", storage=url)
+    assert repr(optuna.load_study(study_name="v", storage=storage).trials) == repr(again.trials)
+
+
+def test_fast_reads_fall_back_to_optunas_when_its_tables_changed(tmp_path, monkeypatch):
+    from hpo.storage import _SQLiteReader
+
+    storage = _varied_study(f"sqlite:///{tmp_path / 'm.db'}")._storage._backend
+
+    def moved(*args, **kwargs):
+        raise AttributeError("type object 'TrialModel' has no attribute '__table__'")
+
+    monkeypatch.setattr(_SQLiteReader, "__init__", moved)
+    storage.__dict__.pop("_sqlite_reader", None)
+    assert len(storage.get_all_trials(storage.get_study_id_from_name("v"))) == 6
+    assert storage.fast_reads is False
