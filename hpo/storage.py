@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
+import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from typing import Any
 
 import optuna
 import sqlalchemy.event
 import sqlalchemy.exc
+from optuna.distributions import BaseDistribution
 from sqlalchemy.engine import make_url
 
 from hpo.errors import StorageError
@@ -87,17 +90,39 @@ def heartbeat_seconds() -> int:
 
 
 class Storage(optuna.storages.RDBStorage):
-    """Optuna's RDB storage, with two shortcuts that a trial's bookkeeping takes many times.
+    """Optuna's RDB storage, with shortcuts for what a trial's bookkeeping does many times.
 
-    Optuna writes each user attribute in a transaction of its own, and counts a study's trials
-    by reading all of them. Both go through Optuna's own session and attribute code, so what is
-    stored is exactly what ``Trial.set_user_attr`` and ``get_all_trials`` store and read. That
-    code is Optuna's private API: if a release moves it, ``set_user_attrs`` and
-    ``stored_trials`` fall back to Optuna's public calls.
+    - ``set_trial_user_attrs``: several user attributes in one transaction (Optuna writes each
+      in its own), ``count_trials``: one COUNT (Optuna reads every trial to count them).
+    - On SQLite (``plain_sql``, set by ``open_storage``), a trial's reads and writes (the
+      running trial and the new ones, as Optuna's cache asks for them; its parameters,
+      reports and attributes) go to the tables in plain SQL on the DBAPI connection. Through
+      SQLAlchemy's ORM each costs 1-4 ms, about 60 ms a short trial (bench/overhead.py); in
+      plain SQL, 0.05-0.3 ms. The rows and the FrozenTrials are Optuna's, field for field, and
+      so are its checks and errors (tests/test_storage.py holds both paths to each other).
+
+    The shortcuts rest on Optuna's private API (its table models, its session): if a release
+    moves them, Optuna's own code runs, and ``set_user_attrs`` and ``stored_trials`` fall back
+    to its public calls.
     """
+
+    plain_sql = False
+
+    def _sqlite(self) -> _SQLite | None:
+        """The plain-SQL path, or None where it does not apply (then Optuna's code runs)."""
+        if not self.plain_sql:
+            return None
+        try:
+            return _SQLite.of(self)
+        except _MOVED:
+            self.plain_sql = False
+            return None
 
     def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """Several user attributes of one trial in one transaction."""
+        sql = self._sqlite()
+        if sql:
+            return sql.set_attrs("user", trial_id, attrs)
         from optuna.storages._rdb.models import TrialUserAttributeModel
         from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -106,30 +131,46 @@ class Storage(optuna.storages.RDBStorage):
                 self._set_trial_attr_without_commit(session, TrialUserAttributeModel,
                                                     trial_id, key, value)
 
-    # Reads straight from SQLite (``fast_reads``, set by ``open_storage``): what Optuna's
-    # cache asks for several times a trial (the running trial, the trials new since its last
-    # look), ~0.05 ms a read instead of Optuna's ~2-4 ms through SQLAlchemy's ORM. The result
-    # is the same FrozenTrial, field for field (tests/test_storage.py compares them).
-    fast_reads = False
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        sql = self._sqlite()
+        if sql:
+            return sql.set_attrs("user", trial_id, {key: value})
+        super().set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        sql = self._sqlite()
+        if sql:
+            return sql.set_attrs("system", trial_id, {key: value})
+        super().set_trial_system_attr(trial_id, key, value)
+
+    def _set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                         distribution: BaseDistribution,
+                         previous_distribution: BaseDistribution | None) -> None:
+        sql = self._sqlite()
+        if sql:
+            return sql.set_param(trial_id, param_name, param_value_internal, distribution,
+                                 previous_distribution)
+        super()._set_trial_param(trial_id, param_name, param_value_internal, distribution,
+                                 previous_distribution)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int,
+                                     intermediate_value: float) -> None:
+        sql = self._sqlite()
+        if sql:
+            return sql.set_intermediate(trial_id, step, intermediate_value)
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def _get_trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
                     included_trial_ids: set[int], trial_id_greater_than: int
                     ) -> list[optuna.trial.FrozenTrial]:
-        if self.fast_reads:
-            try:
-                return _SQLiteReader.of(self).trials(study_id, states, included_trial_ids,
-                                                     trial_id_greater_than)
-            except _MOVED:
-                self.fast_reads = False
+        sql = self._sqlite()
+        if sql:
+            return sql.trials(study_id, states, included_trial_ids, trial_id_greater_than)
         return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
 
     def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
-        if self.fast_reads:
-            try:
-                return _SQLiteReader.of(self).trial(trial_id)
-            except _MOVED:
-                self.fast_reads = False
-        return super().get_trial(trial_id)
+        sql = self._sqlite()
+        return sql.trial(trial_id) if sql else super().get_trial(trial_id)
 
     def count_trials(self, study_id: int) -> int:
         """How many trials the study holds, in any state: one COUNT query."""
@@ -145,12 +186,14 @@ class Storage(optuna.storages.RDBStorage):
 _MOVED = (ImportError, AttributeError, TypeError)
 
 
-class _SQLiteReader:
-    """Trials read with plain SQL on the DBAPI connection, into the FrozenTrials that Optuna's
-    ``RDBStorage._get_trials`` builds from the same rows (its tables, its conversions).
+class _SQLite:
+    """A trial's reads and writes in plain SQL on the DBAPI connection, on Optuna's tables.
 
-    Each read is one transaction, so that a trial is seen as it was at one moment: its state
-    with the values and attributes written with it.
+    Reads build the FrozenTrials that Optuna's ``RDBStorage._get_trials`` builds from the
+    same rows, with its conversions; each is one transaction, so that a trial is seen as it
+    was at one moment (its state with the values written with it). Writes store the rows
+    that Optuna's would, after its checks (a finished trial is not updated, a parameter keeps
+    its distribution), each in one transaction that takes the write lock first.
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -160,21 +203,32 @@ class _SQLiteReader:
         self.not_found = models.NOT_FOUND_MSG
         self.value = models.TrialValueModel.stored_repr_to_value
         self.intermediate = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+        self.to_stored = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
         dialect = storage.engine.dialect
         self.table = models.TrialModel.__table__.name
         if list(models.TrialModel.__table__.c.state.type.enums) != [
                 s.name for s in optuna.trial.TrialState]:
             raise TypeError("Optuna stores trial states differently")  # read as Optuna does
 
-        def select(model: Any, *columns: str, order: str | None = None) -> tuple[str, list]:
+        def select(model: Any, *columns: str) -> tuple[str, list]:
             """The SELECT of ``columns`` from ``model``'s table and how to convert each."""
             table = model.__table__
             cols = [table.c[name] for name in columns]
             convert = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                        for c in cols]
-            tail = f" ORDER BY {order or table.primary_key.columns.values()[0].name}"
-            return (f"SELECT {', '.join(columns)} FROM {table.name} WHERE {{}}{tail}",
+            key = table.primary_key.columns.values()[0].name
+            return (f"SELECT {', '.join(columns)} FROM {table.name} WHERE {{}} ORDER BY {key}",
                     convert)
+
+        def upsert(model: Any, keys: tuple[str, ...], values: tuple[str, ...]) -> str:
+            """INSERT of a row, whose ``values`` are replaced where its ``keys`` are there."""
+            table = model.__table__
+            for name in (*keys, *values):
+                table.c[name]  # noqa: B018 - KeyError if Optuna renamed it
+            columns = (*keys, *values)
+            return (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' * len(columns))}) ON CONFLICT ({', '.join(keys)}) DO "
+                    f"UPDATE SET {', '.join(f'{v} = excluded.{v}' for v in values)}")
 
         self.trials_sql = select(models.TrialModel, "trial_id", "number", "state",
                                  "datetime_start", "datetime_complete")
@@ -190,13 +244,76 @@ class _SQLiteReader:
                              "value_json"),
         }
         self.study_sql = f"SELECT 1 FROM {models.StudyModel.__table__.name} WHERE study_id = ?"
+        self.state_sql = f"SELECT state, study_id FROM {self.table} WHERE trial_id = ?"
+        self.attr_sql = {
+            kind: upsert(model, ("trial_id", "key"), ("value_json",))
+            for kind, model in (("user", models.TrialUserAttributeModel),
+                                ("system", models.TrialSystemAttributeModel))}
+        self.intermediate_sql = upsert(models.TrialIntermediateValueModel, ("trial_id", "step"),
+                                       ("intermediate_value", "intermediate_value_type"))
+        params = models.TrialParamModel.__table__
+        self.param_sql = (f"INSERT INTO {params.name} (trial_id, param_name, param_value, "
+                          f"distribution_json) VALUES (?, ?, ?, ?)")
+        self.previous_sql = (f"SELECT p.distribution_json FROM {params.name} p JOIN "
+                             f"{self.table} t ON p.trial_id = t.trial_id WHERE t.study_id = ? "
+                             f"AND p.param_name = ? LIMIT 1")
 
     @classmethod
-    def of(cls, storage: Storage) -> _SQLiteReader:
-        reader = storage.__dict__.get("_sqlite_reader")
-        if reader is None:
-            reader = storage.__dict__["_sqlite_reader"] = cls(storage)
-        return reader
+    def of(cls, storage: Storage) -> _SQLite:
+        sql = storage.__dict__.get("_plain_sql")
+        if sql is None:
+            sql = storage.__dict__["_plain_sql"] = cls(storage)
+        return sql
+
+    def set_attrs(self, kind: str, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """User (``kind`` "user") or system attributes of a running trial."""
+        rows = [(trial_id, key, json.dumps(value)) for key, value in attrs.items()]
+        with self._writing(trial_id) as (cursor, _):
+            cursor.executemany(self.attr_sql[kind], rows)
+
+    def set_intermediate(self, trial_id: int, step: int, value: float) -> None:
+        stored, kind = self.to_stored(value)
+        with self._writing(trial_id) as (cursor, _):
+            cursor.execute(self.intermediate_sql, (trial_id, step, stored, kind.name))
+
+    def set_param(self, trial_id: int, name: str, value: float, distribution: BaseDistribution,
+                  previous: BaseDistribution | None) -> None:
+        """``RDBStorage._set_trial_param``: ValueError, as Optuna's, for a distribution that
+        the study's earlier trials did not have for this parameter."""
+        from optuna.distributions import (
+            check_distribution_compatibility,
+            distribution_to_json,
+            json_to_distribution,
+        )
+
+        with self._writing(trial_id) as (cursor, study_id):
+            if previous is None:
+                row = cursor.execute(self.previous_sql, (study_id, name)).fetchone()
+                previous = json_to_distribution(row[0]) if row else None
+            if previous is not None:
+                check_distribution_compatibility(previous, distribution)
+            cursor.execute(self.param_sql, (trial_id, name, value,
+                                            distribution_to_json(distribution)))
+
+    @contextlib.contextmanager
+    def _writing(self, trial_id: int) -> Iterator[tuple[Any, int]]:
+        """A transaction on a trial that may still be updated (Optuna's check and errors),
+        committed if the block ends without an error; the cursor and the trial's study."""
+        connection = self.storage.engine.raw_connection()
+        try:
+            if connection.dbapi_connection.in_transaction:
+                connection.rollback()
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")  # the write lock now, not after the reads
+            row = cursor.execute(self.state_sql, (trial_id,)).fetchone()
+            if row is None:
+                raise KeyError(self.not_found)
+            self.storage.check_trial_is_updatable(trial_id, optuna.trial.TrialState[row[0]])
+            yield cursor, row[1]
+            connection.commit()
+        finally:
+            connection.rollback()  # nothing left to undo after a commit
+            connection.close()
 
     def trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
                included: set[int], greater_than: int) -> list[optuna.trial.FrozenTrial]:
@@ -347,7 +464,9 @@ def open_storage(url: str) -> Storage:
             sqlalchemy.event.listen(storage.engine, "connect",
                                     lambda dbapi_connection, _: _sync_normal(dbapi_connection))
             storage.engine.dispose()  # connections opened from now on get the setting
-            storage.fast_reads = storage.engine.dialect.driver == "pysqlite"
+            # Plain SQL where SQLite has upserts (3.24, 2018; Python bundles newer).
+            storage.plain_sql = (storage.engine.dialect.driver == "pysqlite"
+                                 and sqlite3.sqlite_version_info >= (3, 24))
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
         raise StorageError(f"cannot open storage {mask(url)!r}: {_without_secrets(e, url)}") \
             from None

@@ -159,14 +159,17 @@ def test_a_fixed_trial_takes_the_attributes_too():
     assert trial.user_attrs == {"epochs": 2, "seed": 7}
 
 
-def _varied_study(url: str) -> optuna.Study:
+def _varied_study(url: str, plain_sql: bool = True) -> optuna.Study:
     """A study holding trials in every state, with what Optuna stores specially: infinite and
-    NaN values, categorical None, log ints, user and system attributes, a queued trial."""
+    NaN values, categorical None, log ints, user and system attributes, a queued trial;
+    written in plain SQL or (``plain_sql=False``) by Optuna's own code."""
     from optuna.trial import TrialState, create_trial
 
     from hpo.storage import open_storage
 
-    study = optuna.create_study(storage=open_storage(url), study_name="v",
+    storage = open_storage(url)
+    storage.plain_sql = plain_sql
+    study = optuna.create_study(storage=storage, study_name="v",
                                 directions=["maximize", "minimize"],
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     for i in range(6):
@@ -185,6 +188,9 @@ def _varied_study(url: str) -> optuna.Study:
     trial = single.ask()
     for step, value in enumerate([0.5, float("nan"), float("inf"), -float("inf")]):
         trial.report(value, step)
+    trial.storage.set_trial_intermediate_value(trial._trial_id, 1, 0.75)  # a step rewritten
+    trial.set_user_attr("history", [1])
+    trial.set_user_attr("history", {"loss": [2]})  # an attribute rewritten
     single.tell(trial, state=TrialState.PRUNED)
     single.add_trial(create_trial(state=TrialState.COMPLETE, value=0.25, params={"x": 2},
                                   distributions={"x": optuna.distributions.IntDistribution(
@@ -200,16 +206,16 @@ def test_trials_read_straight_from_sqlite_are_the_ones_optuna_reads(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'v.db'}"
     storage = _varied_study(url)._storage._backend
-    assert storage.fast_reads
+    assert storage.plain_sql
 
     def both(read, *args):
-        storage.fast_reads = True
+        storage.plain_sql = True
         fast = read(*args)
-        storage.fast_reads = False
+        storage.plain_sql = False
         try:
             return fast, read(*args)
         finally:
-            storage.fast_reads = True
+            storage.plain_sql = True
 
     # repr: field by field, NaN equal to NaN, and the same order within each mapping.
     for study_id in (storage.get_study_id_from_name("v"), storage.get_study_id_from_name("s")):
@@ -230,14 +236,62 @@ def test_trials_read_straight_from_sqlite_are_the_ones_optuna_reads(tmp_path):
 
 
 def test_fast_reads_fall_back_to_optunas_when_its_tables_changed(tmp_path, monkeypatch):
-    from hpo.storage import _SQLiteReader
+    from hpo.storage import _SQLite
 
     storage = _varied_study(f"sqlite:///{tmp_path / 'm.db'}")._storage._backend
 
     def moved(*args, **kwargs):
         raise AttributeError("type object 'TrialModel' has no attribute '__table__'")
 
-    monkeypatch.setattr(_SQLiteReader, "__init__", moved)
-    storage.__dict__.pop("_sqlite_reader", None)
+    monkeypatch.setattr(_SQLite, "__init__", moved)
+    storage.__dict__.pop("_plain_sql", None)
     assert len(storage.get_all_trials(storage.get_study_id_from_name("v"))) == 6
-    assert storage.fast_reads is False
+    assert storage.plain_sql is False
+
+
+def test_rows_written_in_plain_sql_are_the_ones_optuna_writes(tmp_path):
+    import sqlite3
+
+    for plain in (True, False):
+        _varied_study(f"sqlite:///{tmp_path / f'{plain}.db'}", plain_sql=plain)
+
+    def rows(plain):
+        with sqlite3.connect(tmp_path / f"{plain}.db") as db:
+            return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                    for table in ("trial_params", "trial_intermediate_values", "trial_values",
+                                  "trial_user_attributes", "trial_system_attributes")}
+
+    plain, optunas = rows(True), rows(False)
+    assert plain == optunas
+    assert len(plain["trial_intermediate_values"]) == 4 and len(plain["trial_params"]) == 19
+    assert ("trial_intermediate_values", (2, 7, 1, 0.75, "FINITE")) in [
+        (t, r) for t, found in plain.items() for r in found]
+
+
+def test_plain_sql_refuses_what_optuna_refuses_and_writes_nothing_then(tmp_path):
+    from optuna.distributions import FloatDistribution
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    errors = {}
+    for plain in (True, False):
+        study = _varied_study(f"sqlite:///{tmp_path / f'{plain}.db'}", plain_sql=plain)
+        storage = study._storage._backend
+        storage.__dict__.pop("_plain_sql", None)
+        done = study.trials[0]._trial_id  # complete
+        running = study.trials[2]._trial_id
+        found = []
+        for name, *args in (("set_trial_user_attr", done, "late", 1),
+                            ("set_trial_system_attr", done, "late", 1),
+                            ("set_trial_intermediate_value", done, 9, 0.5),
+                            ("set_trial_param", done, "new", 0.5, FloatDistribution(0, 1)),
+                            ("set_trial_user_attr", 999, "a", 1),
+                            # lr was searched on a log scale in the study's earlier trials.
+                            ("set_trial_param", running, "lr", 0.5, FloatDistribution(0, 1))):
+            with pytest.raises((UpdateFinishedTrialError, KeyError, ValueError)) as info:
+                getattr(storage, name)(*args)
+            found.append((type(info.value), str(info.value)))
+        errors[plain] = found
+        assert "late" not in storage.get_trial(done).user_attrs
+        assert "lr" in storage.get_trial(running).params  # its own, still the only one
+        assert "new" not in storage.get_trial(done).params
+    assert errors[True] == errors[False]
