@@ -160,6 +160,12 @@ class Storage(optuna.storages.RDBStorage):
             return sql.set_intermediate(trial_id, step, intermediate_value)
         super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
+    def record_heartbeat(self, trial_id: int) -> None:
+        sql = self._sqlite()
+        if sql:
+            return sql.record_heartbeat(trial_id)
+        super().record_heartbeat(trial_id)
+
     def _get_trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
                     included_trial_ids: set[int], trial_id_greater_than: int
                     ) -> list[optuna.trial.FrozenTrial]:
@@ -251,6 +257,9 @@ class _SQLite:
                                 ("system", models.TrialSystemAttributeModel))}
         self.intermediate_sql = upsert(models.TrialIntermediateValueModel, ("trial_id", "step"),
                                        ("intermediate_value", "intermediate_value_type"))
+        # The database's clock, as Optuna's heartbeats and its check for stale ones use.
+        self.heartbeat_sql = upsert(models.TrialHeartbeatModel, ("trial_id",), ("heartbeat",)
+                                    ).replace("VALUES (?, ?)", "VALUES (?, CURRENT_TIMESTAMP)")
         params = models.TrialParamModel.__table__
         self.param_sql = (f"INSERT INTO {params.name} (trial_id, param_name, param_value, "
                           f"distribution_json) VALUES (?, ?, ?, ?)")
@@ -294,6 +303,16 @@ class _SQLite:
                 check_distribution_compatibility(previous, distribution)
             cursor.execute(self.param_sql, (trial_id, name, value,
                                             distribution_to_json(distribution)))
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """``RDBStorage.record_heartbeat``: the trial is alive now (any state, as Optuna's)."""
+        connection = self.storage.engine.raw_connection()
+        try:
+            connection.cursor().execute(self.heartbeat_sql, (trial_id,))
+            connection.commit()
+        finally:
+            connection.rollback()
+            connection.close()
 
     @contextlib.contextmanager
     def _writing(self, trial_id: int) -> Iterator[tuple[Any, int]]:

@@ -295,3 +295,29 @@ def test_plain_sql_refuses_what_optuna_refuses_and_writes_nothing_then(tmp_path)
         assert "lr" in storage.get_trial(running).params  # its own, still the only one
         assert "new" not in storage.get_trial(done).params
     assert errors[True] == errors[False]
+
+
+def test_heartbeats_in_plain_sql_are_optunas_rows_and_show_stale_trials(tmp_path):
+    import re
+    import sqlite3
+
+    from hpo.storage import open_storage
+
+    found = {}
+    for plain in (True, False):
+        path = tmp_path / f"{plain}.db"
+        storage = open_storage(f"sqlite:///{path}")
+        storage.plain_sql = plain
+        study = optuna.create_study(storage=storage, study_name="h")
+        fresh, old = study.ask(), study.ask()
+        for trial in (fresh, old, fresh):  # the second beat of a trial replaces its first
+            storage.record_heartbeat(trial._trial_id)
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE trial_heartbeats SET heartbeat = '2000-01-01 00:00:00' "
+                       "WHERE trial_id = ?", (old._trial_id,))
+            rows = db.execute("SELECT trial_id, heartbeat FROM trial_heartbeats "
+                              "ORDER BY trial_id").fetchall()
+        assert [r[0] for r in rows] == [fresh._trial_id, old._trial_id]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[0][1])
+        found[plain] = storage._get_stale_trial_ids(study._study_id)
+    assert found[True] == found[False] == [2]
