@@ -153,6 +153,21 @@ class Storage(optuna.storages.RDBStorage):
         super()._set_trial_param(trial_id, param_name, param_value_internal, distribution,
                                  previous_distribution)
 
+    def _create_new_trial(self, study_id: int,
+                          template_trial: optuna.trial.FrozenTrial | None = None
+                          ) -> optuna.trial.FrozenTrial:
+        sql = self._sqlite()
+        if sql and template_trial is None:  # a queued or copied trial: Optuna's code
+            return sql.create_trial(study_id)
+        return super()._create_new_trial(study_id, template_trial)
+
+    def set_trial_state_values(self, trial_id: int, state: optuna.trial.TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        sql = self._sqlite()
+        if sql:
+            return sql.set_state_values(trial_id, state, values)
+        return super().set_trial_state_values(trial_id, state, values)
+
     def set_trial_intermediate_value(self, trial_id: int, step: int,
                                      intermediate_value: float) -> None:
         sql = self._sqlite()
@@ -178,8 +193,17 @@ class Storage(optuna.storages.RDBStorage):
         sql = self._sqlite()
         return sql.trial(trial_id) if sql else super().get_trial(trial_id)
 
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        sql = self._sqlite()
+        if sql and self.heartbeat_interval is not None:
+            return sql.stale_trial_ids(study_id, self.grace_period or 2 * self.heartbeat_interval)
+        return super()._get_stale_trial_ids(study_id)
+
     def count_trials(self, study_id: int) -> int:
         """How many trials the study holds, in any state: one COUNT query."""
+        sql = self._sqlite()
+        if sql:
+            return sql.count(study_id)
         from optuna.storages._rdb.models import TrialModel
         from optuna.storages._rdb.storage import _create_scoped_session
 
@@ -260,6 +284,24 @@ class _SQLite:
         # The database's clock, as Optuna's heartbeats and its check for stale ones use.
         self.heartbeat_sql = upsert(models.TrialHeartbeatModel, ("trial_id",), ("heartbeat",)
                                     ).replace("VALUES (?, ?)", "VALUES (?, CURRENT_TIMESTAMP)")
+        trials = models.TrialModel.__table__
+        self.stamp = trials.c.datetime_start.type.dialect_impl(dialect).bind_processor(dialect)
+        self.new_trial_sql = (f"INSERT INTO {self.table} (study_id, number, state, "
+                              f"datetime_start) VALUES (?, NULL, 'RUNNING', ?)")
+        self.past_sql = f"SELECT COUNT(*) FROM {self.table} WHERE study_id = ? AND trial_id < ?"
+        self.number_sql = f"UPDATE {self.table} SET number = ? WHERE trial_id = ?"
+        self.update_state_sql = (f"UPDATE {self.table} SET state = ?, datetime_start = "
+                                 f"COALESCE(?, datetime_start), datetime_complete = "
+                                 f"COALESCE(?, datetime_complete) WHERE trial_id = ?")
+        self.value_sql = upsert(models.TrialValueModel, ("trial_id", "objective"),
+                                ("value", "value_type"))
+        self.to_stored_value = models.TrialValueModel.value_to_stored_repr
+        beats = models.TrialHeartbeatModel.__table__
+        self.beats_sql = (f"SELECT t.trial_id, h.heartbeat FROM {self.table} t JOIN "
+                          f"{beats.name} h ON h.trial_id = t.trial_id WHERE t.study_id = ? AND "
+                          f"t.state = 'RUNNING' ORDER BY t.trial_id")
+        self.clock = beats.c.heartbeat.type.dialect_impl(dialect).result_processor(dialect, None)
+        self.count_sql = f"SELECT COUNT(*) FROM {self.table} WHERE study_id = ?"
         params = models.TrialParamModel.__table__
         self.param_sql = (f"INSERT INTO {params.name} (trial_id, param_name, param_value, "
                           f"distribution_json) VALUES (?, ?, ?, ?)")
@@ -279,6 +321,54 @@ class _SQLite:
         rows = [(trial_id, key, json.dumps(value)) for key, value in attrs.items()]
         with self._writing(trial_id) as (cursor, _):
             cursor.executemany(self.attr_sql[kind], rows)
+
+    def create_trial(self, study_id: int) -> optuna.trial.FrozenTrial:
+        """``RDBStorage._create_new_trial`` without a template: a running trial numbered
+        after the study's others (under the write lock, so two workers never share one)."""
+        start = datetime.datetime.now()
+        connection = self.storage.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            if not cursor.execute(self.study_sql, (study_id,)).fetchone():
+                raise KeyError(self.not_found)
+            cursor.execute(self.new_trial_sql, (study_id, self.stamp(start)))
+            trial_id = cursor.lastrowid
+            number = cursor.execute(self.past_sql, (study_id, trial_id)).fetchone()[0]
+            cursor.execute(self.number_sql, (number, trial_id))
+            connection.commit()
+        finally:
+            connection.rollback()
+            connection.close()
+        return optuna.trial.FrozenTrial(
+            number=number, state=optuna.trial.TrialState.RUNNING, value=None, values=None,
+            datetime_start=start, datetime_complete=None, params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=trial_id)
+
+    def set_state_values(self, trial_id: int, state: optuna.trial.TrialState,
+                         values: Sequence[float] | None) -> bool:
+        """``RDBStorage.set_trial_state_values``: False where a waiting trial was taken by
+        another worker first."""
+        try:
+            with self._writing(trial_id) as (cursor, _):
+                if values is not None:
+                    cursor.executemany(self.value_sql, [
+                        (trial_id, objective, *self._stored_value(v))
+                        for objective, v in enumerate(values)])
+                current = cursor.execute(self.state_sql, (trial_id,)).fetchone()[0]
+                if state == optuna.trial.TrialState.RUNNING and current != "WAITING":
+                    return False  # the values, if any, are still written (as Optuna's)
+                now = self.stamp(datetime.datetime.now())
+                cursor.execute(self.update_state_sql, (
+                    state.name, now if state == optuna.trial.TrialState.RUNNING else None,
+                    now if state.is_finished() else None, trial_id))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def _stored_value(self, value: float) -> tuple[float | None, str]:
+        stored, kind = self.to_stored_value(value)
+        return stored, kind.name
 
     def set_intermediate(self, trial_id: int, step: int, value: float) -> None:
         stored, kind = self.to_stored(value)
@@ -303,6 +393,27 @@ class _SQLite:
                 check_distribution_compatibility(previous, distribution)
             cursor.execute(self.param_sql, (trial_id, name, value,
                                             distribution_to_json(distribution)))
+
+    def count(self, study_id: int) -> int:
+        return self._query(self.count_sql, (study_id,))[0][0]
+
+    def stale_trial_ids(self, study_id: int, grace_seconds: int) -> list[int]:
+        """``RDBStorage._get_stale_trial_ids``: running trials whose last heartbeat is older
+        than ``grace_seconds`` by the database's clock."""
+        rows = self._query(self.beats_sql, (study_id,))
+        if not rows:
+            return []
+        now = self.clock(self._query("SELECT CURRENT_TIMESTAMP", ())[0][0])
+        grace = datetime.timedelta(seconds=grace_seconds)
+        return [trial_id for trial_id, beat in rows if now - self.clock(beat) > grace]
+
+    def _query(self, text: str, args: Sequence[Any]) -> list[tuple]:
+        connection = self.storage.engine.raw_connection()
+        try:
+            return connection.cursor().execute(text, args).fetchall()
+        finally:
+            connection.rollback()
+            connection.close()
 
     def record_heartbeat(self, trial_id: int) -> None:
         """``RDBStorage.record_heartbeat``: the trial is alive now (any state, as Optuna's)."""

@@ -257,12 +257,23 @@ def test_rows_written_in_plain_sql_are_the_ones_optuna_writes(tmp_path):
 
     def rows(plain):
         with sqlite3.connect(tmp_path / f"{plain}.db") as db:
-            return {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-                    for table in ("trial_params", "trial_intermediate_values", "trial_values",
-                                  "trial_user_attributes", "trial_system_attributes")}
+            found = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                     for table in ("trial_params", "trial_intermediate_values", "trial_values",
+                                   "trial_user_attributes", "trial_system_attributes")}
+            found["trials"] = db.execute(  # the times: in SQLAlchemy's format, and when set
+                "SELECT trial_id, number, study_id, state, datetime_start GLOB ?, "
+                "datetime_complete GLOB ?, datetime_complete IS NULL FROM trials ORDER BY 1",
+                ["[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+                 ".[0-9][0-9][0-9][0-9][0-9][0-9]"] * 2).fetchall()
+            return found
 
     plain, optunas = rows(True), rows(False)
     assert plain == optunas
+    assert [r[1:4] for r in plain["trials"]] == [
+        (0, 1, "COMPLETE"), (1, 1, "FAIL"), (2, 1, "RUNNING"), (3, 1, "COMPLETE"),
+        (4, 1, "FAIL"), (5, 1, "RUNNING"), (0, 2, "PRUNED"), (1, 2, "COMPLETE"),
+        (2, 2, "WAITING")]
+    assert [r[4:] for r in plain["trials"]][:3] == [(1, 1, 0), (1, 1, 0), (1, None, 1)]
     assert len(plain["trial_intermediate_values"]) == 4 and len(plain["trial_params"]) == 19
     assert ("trial_intermediate_values", (2, 7, 1, 0.75, "FINITE")) in [
         (t, r) for t, found in plain.items() for r in found]
@@ -271,6 +282,7 @@ def test_rows_written_in_plain_sql_are_the_ones_optuna_writes(tmp_path):
 def test_plain_sql_refuses_what_optuna_refuses_and_writes_nothing_then(tmp_path):
     from optuna.distributions import FloatDistribution
     from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
 
     errors = {}
     for plain in (True, False):
@@ -284,12 +296,15 @@ def test_plain_sql_refuses_what_optuna_refuses_and_writes_nothing_then(tmp_path)
                             ("set_trial_system_attr", done, "late", 1),
                             ("set_trial_intermediate_value", done, 9, 0.5),
                             ("set_trial_param", done, "new", 0.5, FloatDistribution(0, 1)),
+                            ("set_trial_state_values", done, TrialState.FAIL),
                             ("set_trial_user_attr", 999, "a", 1),
                             # lr was searched on a log scale in the study's earlier trials.
                             ("set_trial_param", running, "lr", 0.5, FloatDistribution(0, 1))):
             with pytest.raises((UpdateFinishedTrialError, KeyError, ValueError)) as info:
                 getattr(storage, name)(*args)
             found.append((type(info.value), str(info.value)))
+        # A running trial cannot be started again (a queued one taken by another worker).
+        found.append(storage.set_trial_state_values(running, TrialState.RUNNING))
         errors[plain] = found
         assert "late" not in storage.get_trial(done).user_attrs
         assert "lr" in storage.get_trial(running).params  # its own, still the only one
@@ -320,4 +335,6 @@ def test_heartbeats_in_plain_sql_are_optunas_rows_and_show_stale_trials(tmp_path
         assert [r[0] for r in rows] == [fresh._trial_id, old._trial_id]
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[0][1])
         found[plain] = storage._get_stale_trial_ids(study._study_id)
+        study.tell(old, state=optuna.trial.TrialState.FAIL)  # a finished trial is not stale
+        assert storage._get_stale_trial_ids(study._study_id) == []
     assert found[True] == found[False] == [2]
