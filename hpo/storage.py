@@ -233,7 +233,8 @@ class _SQLite:
         self.not_found = models.NOT_FOUND_MSG
         self.value = models.TrialValueModel.stored_repr_to_value
         self.intermediate = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
-        self.to_stored = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr
+        self.intermediate_to_stored = (
+            models.TrialIntermediateValueModel.intermediate_value_to_stored_repr)
         dialect = storage.engine.dialect
         self.table = models.TrialModel.__table__.name
         if list(models.TrialModel.__table__.c.state.type.enums) != [
@@ -295,7 +296,7 @@ class _SQLite:
                                  f"COALESCE(?, datetime_complete) WHERE trial_id = ?")
         self.value_sql = upsert(models.TrialValueModel, ("trial_id", "objective"),
                                 ("value", "value_type"))
-        self.to_stored_value = models.TrialValueModel.value_to_stored_repr
+        self.value_to_stored = models.TrialValueModel.value_to_stored_repr
         beats = models.TrialHeartbeatModel.__table__
         self.beats_sql = (f"SELECT t.trial_id, h.heartbeat FROM {self.table} t JOIN "
                           f"{beats.name} h ON h.trial_id = t.trial_id WHERE t.study_id = ? AND "
@@ -319,15 +320,14 @@ class _SQLite:
     def set_attrs(self, kind: str, trial_id: int, attrs: Mapping[str, Any]) -> None:
         """User (``kind`` "user") or system attributes of a running trial."""
         rows = [(trial_id, key, json.dumps(value)) for key, value in attrs.items()]
-        with self._writing(trial_id) as (cursor, _):
+        with self._writing(trial_id) as (cursor, _, _):
             cursor.executemany(self.attr_sql[kind], rows)
 
     def create_trial(self, study_id: int) -> optuna.trial.FrozenTrial:
         """``RDBStorage._create_new_trial`` without a template: a running trial numbered
         after the study's others (under the write lock, so two workers never share one)."""
         start = datetime.datetime.now()
-        connection = self.storage.engine.raw_connection()
-        try:
+        with self._connected() as connection:
             cursor = connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             if not cursor.execute(self.study_sql, (study_id,)).fetchone():
@@ -337,9 +337,6 @@ class _SQLite:
             number = cursor.execute(self.past_sql, (study_id, trial_id)).fetchone()[0]
             cursor.execute(self.number_sql, (number, trial_id))
             connection.commit()
-        finally:
-            connection.rollback()
-            connection.close()
         return optuna.trial.FrozenTrial(
             number=number, state=optuna.trial.TrialState.RUNNING, value=None, values=None,
             datetime_start=start, datetime_complete=None, params={}, distributions={},
@@ -350,12 +347,11 @@ class _SQLite:
         """``RDBStorage.set_trial_state_values``: False where a waiting trial was taken by
         another worker first."""
         try:
-            with self._writing(trial_id) as (cursor, _):
+            with self._writing(trial_id) as (cursor, _, current):
                 if values is not None:
                     cursor.executemany(self.value_sql, [
                         (trial_id, objective, *self._stored_value(v))
                         for objective, v in enumerate(values)])
-                current = cursor.execute(self.state_sql, (trial_id,)).fetchone()[0]
                 if state == optuna.trial.TrialState.RUNNING and current != "WAITING":
                     return False  # the values, if any, are still written (as Optuna's)
                 now = self.stamp(datetime.datetime.now())
@@ -367,12 +363,12 @@ class _SQLite:
         return True
 
     def _stored_value(self, value: float) -> tuple[float | None, str]:
-        stored, kind = self.to_stored_value(value)
+        stored, kind = self.value_to_stored(value)
         return stored, kind.name
 
     def set_intermediate(self, trial_id: int, step: int, value: float) -> None:
-        stored, kind = self.to_stored(value)
-        with self._writing(trial_id) as (cursor, _):
+        stored, kind = self.intermediate_to_stored(value)
+        with self._writing(trial_id) as (cursor, _, _):
             cursor.execute(self.intermediate_sql, (trial_id, step, stored, kind.name))
 
     def set_param(self, trial_id: int, name: str, value: float, distribution: BaseDistribution,
@@ -385,7 +381,7 @@ class _SQLite:
             json_to_distribution,
         )
 
-        with self._writing(trial_id) as (cursor, study_id):
+        with self._writing(trial_id) as (cursor, study_id, _):
             if previous is None:
                 row = cursor.execute(self.previous_sql, (study_id, name)).fetchone()
                 previous = json_to_distribution(row[0]) if row else None
@@ -408,29 +404,31 @@ class _SQLite:
         return [trial_id for trial_id, beat in rows if now - self.clock(beat) > grace]
 
     def _query(self, text: str, args: Sequence[Any]) -> list[tuple]:
-        connection = self.storage.engine.raw_connection()
-        try:
+        with self._connected() as connection:
             return connection.cursor().execute(text, args).fetchall()
-        finally:
-            connection.rollback()
-            connection.close()
 
     def record_heartbeat(self, trial_id: int) -> None:
         """``RDBStorage.record_heartbeat``: the trial is alive now (any state, as Optuna's)."""
-        connection = self.storage.engine.raw_connection()
-        try:
+        with self._connected() as connection:
             connection.cursor().execute(self.heartbeat_sql, (trial_id,))
             connection.commit()
+
+    @contextlib.contextmanager
+    def _connected(self) -> Iterator[Any]:
+        """A DBAPI connection from the storage's pool, returned with nothing left open."""
+        connection = self.storage.engine.raw_connection()
+        try:
+            yield connection
         finally:
-            connection.rollback()
+            connection.rollback()  # ends a read; nothing is left to undo after a commit
             connection.close()
 
     @contextlib.contextmanager
-    def _writing(self, trial_id: int) -> Iterator[tuple[Any, int]]:
+    def _writing(self, trial_id: int) -> Iterator[tuple[Any, int, str]]:
         """A transaction on a trial that may still be updated (Optuna's check and errors),
-        committed if the block ends without an error; the cursor and the trial's study."""
-        connection = self.storage.engine.raw_connection()
-        try:
+        committed if the block ends without an error: the cursor, the trial's study and its
+        state's name."""
+        with self._connected() as connection:
             if connection.dbapi_connection.in_transaction:
                 connection.rollback()
             cursor = connection.cursor()
@@ -439,11 +437,8 @@ class _SQLite:
             if row is None:
                 raise KeyError(self.not_found)
             self.storage.check_trial_is_updatable(trial_id, optuna.trial.TrialState[row[0]])
-            yield cursor, row[1]
+            yield cursor, row[1], row[0]
             connection.commit()
-        finally:
-            connection.rollback()  # nothing left to undo after a commit
-            connection.close()
 
     def trials(self, study_id: int, states: Container[optuna.trial.TrialState] | None,
                included: set[int], greater_than: int) -> list[optuna.trial.FrozenTrial]:
@@ -473,8 +468,7 @@ class _SQLite:
 
     def _read(self, where: str, args: list, study_id: int | None = None
               ) -> list[optuna.trial.FrozenTrial]:
-        connection = self.storage.engine.raw_connection()
-        try:
+        with self._connected() as connection:
             cursor = connection.cursor()
             if not connection.dbapi_connection.in_transaction:
                 cursor.execute("BEGIN")
@@ -487,9 +481,6 @@ class _SQLite:
             inner = f"trial_id IN (SELECT trial_id FROM {self.table} WHERE {where})"
             children = {name: self._rows(cursor, sql, inner, args)
                         for name, sql in self.children.items()}
-        finally:
-            connection.rollback()
-            connection.close()
         return self._build(rows, children)
 
     @staticmethod
