@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         states = list(dict.fromkeys(r["states"] for r in runs))
         rows.append([name, "; ".join(states), f"{median(name, 'wall'):.1f} s",
                      f"{median(name, 'fit'):.1f} s", cell(name, "outside_ms", ".0f", " ms"),
-                     cell(name, "share", ".1%")])
+                     cell(name, "share", ".2%")])
     body = table([f"{args.trials} trials of {args.epochs} epochs", "states", "wall time",
                   "inside model.fit", "outside model.fit, per trial", "overhead share"], rows)
     added = median("hpo", "outside_ms") - median("plain Optuna script", "outside_ms")
