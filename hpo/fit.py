@@ -109,35 +109,3 @@ def released_gradients() -> Iterator[None]:
             for name in set(registry) - before:
                 if str(name).startswith(_CUSTOM_GRADIENT):
                     del registry[name]
-
-
-def new_session(full: bool) -> None:
-    """``keras.backend.clear_session()`` before the next model; with ``full`` False, keeping
-    TensorFlow's cache of eager kernels and skipping the garbage collection.
-
-    clear_session empties that cache, and then every op the next model's build runs eagerly
-    (each variable's creation and initializer) makes its kernel again: an MLP's build took 48
-    ms instead of 19 (bench/overhead.py). The cache also holds each trained model's traced
-    functions, so a ``full`` session, every few models, still empties it, and collects the
-    garbage. Where TensorFlow's context moved, every session is a full clear_session.
-    """
-    import keras
-
-    context = None
-    if not full:
-        try:
-            from tensorflow.python.eager import context as eager
-
-            context = eager.context()
-            context.clear_kernel_cache  # noqa: B018 - AttributeError where it moved
-        except (ImportError, AttributeError):
-            context = None
-    if context is None:
-        keras.backend.clear_session(free_memory=full)
-        return
-    context.clear_kernel_cache = lambda: None  # shadows the method on this instance only
-    try:
-        keras.backend.clear_session(free_memory=False)
-    finally:
-        del context.clear_kernel_cache
-

@@ -47,22 +47,3 @@ def test_switching_batch_size_and_back_gives_the_batches_again():
     assert sorted(len(b[1]) for b in epoch(feeder.train(8))) == [4, 8, 8]
     assert [len(b[1]) for b in epoch(feeder.train(10))] == [10, 10]
     assert sum(len(b[1]) for b in epoch(feeder.validation())) == 5
-
-
-@pytest.mark.parametrize("full", [False, True])
-def test_a_new_session_resets_keras_and_keeps_tensorflows_kernels_until_a_full_one(
-        monkeypatch, full):
-    import keras
-    from tensorflow.python.eager import context
-
-    from hpo.fit import new_session
-
-    cleared = []
-    monkeypatch.setattr(context.Context, "clear_kernel_cache",
-                        lambda self: cleared.append(True))
-    keras.layers.Dense(2)
-    new_session(full)
-    assert keras.layers.Dense(2).name == "dense"  # Keras's names start again
-    assert cleared == ([True] if full else [])
-    new_session(True)  # and the method is TensorFlow's own again afterwards
-    assert cleared == [True] * (2 if full else 1)
