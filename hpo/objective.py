@@ -185,9 +185,8 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)
-        # Written once the model is built, with its size; at the end if the build failed.
-        # Each write is a transaction, which costs more than the rest of the bookkeeping.
-        unwritten: dict[str, Any] = {**(start_attrs or {}), record.SEED: seed}
+        # At once: which worker runs the trial (hpo.workers counts the running trials by it).
+        set_user_attrs(trial, {**(start_attrs or {}), record.SEED: seed})
         outcome: dict[str, Any] = {}  # why the trial was pruned or failed
         recorders = [EpochRecorder(guessing, keys)]  # one per fold
         fold_scores: list[float] = []
@@ -198,9 +197,7 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             with sampling(spec.space, spec.inherited):
                 batch_size = int(param(trial, "batch_size"))
             n_params = int(model.count_params())
-            # Shown while the trial runs (the dashboard, another worker).
-            set_user_attrs(trial, {**unwritten, record.N_PARAMS: n_params})
-            unwritten = {}
+            trial.set_user_attr(record.N_PARAMS, n_params)  # shown while the trial runs
             if not k:
                 pruning = (KerasPruningCallback(trial, spec.metric),) if prune else ()
                 try:
@@ -263,7 +260,6 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
             # the trial cost.
             attrs = _timing([r.seconds for r in recorders],
                             sum(r.fit_seconds for r in recorders))
-            attrs.update(unwritten)
             attrs.update(outcome)
             attrs[record.HISTORY] = recorders[0].history
             if n_params is None:  # no model was built

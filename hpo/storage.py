@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import os
+import random
 import sqlite3
 import time
 import warnings
@@ -114,7 +115,7 @@ class Storage(optuna.storages.RDBStorage):
             return None
         try:
             return _SQLite.of(self)
-        except _MOVED:
+        except (*_MOVED, KeyError):  # KeyError: a column renamed
             self.plain_sql = False
             return None
 
@@ -214,6 +215,18 @@ class Storage(optuna.storages.RDBStorage):
 
 # What Optuna's private API raises when a release has moved or changed what Storage calls.
 _MOVED = (ImportError, AttributeError, TypeError)
+
+
+def _utc(local: datetime.datetime) -> datetime.datetime:
+    """A naive local time as Optuna's trials table keeps it: naive UTC."""
+    return local.astimezone(datetime.UTC).replace(tzinfo=None)
+
+
+def _local(utc: datetime.datetime | None) -> datetime.datetime | None:
+    """A time from Optuna's trials table (naive UTC) as Optuna returns it: naive local."""
+    if utc is None:
+        return None
+    return utc.replace(tzinfo=datetime.UTC).astimezone().replace(tzinfo=None)
 
 
 class _SQLite:
@@ -327,16 +340,23 @@ class _SQLite:
         """``RDBStorage._create_new_trial`` without a template: a running trial numbered
         after the study's others (under the write lock, so two workers never share one)."""
         start = datetime.datetime.now()
-        with self._connected() as connection:
-            cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            if not cursor.execute(self.study_sql, (study_id,)).fetchone():
-                raise KeyError(self.not_found)
-            cursor.execute(self.new_trial_sql, (study_id, self.stamp(start)))
-            trial_id = cursor.lastrowid
-            number = cursor.execute(self.past_sql, (study_id, trial_id)).fetchone()[0]
-            cursor.execute(self.number_sql, (number, trial_id))
-            connection.commit()
+        for attempt in range(1, 6):  # as Optuna's: a failed database gets five tries
+            try:
+                with self._connected() as connection:
+                    cursor = connection.cursor()
+                    cursor.execute("BEGIN IMMEDIATE")
+                    if not cursor.execute(self.study_sql, (study_id,)).fetchone():
+                        raise KeyError(self.not_found)
+                    cursor.execute(self.new_trial_sql, (study_id, self.stamp(_utc(start))))
+                    trial_id = cursor.lastrowid
+                    number = cursor.execute(self.past_sql, (study_id, trial_id)).fetchone()[0]
+                    cursor.execute(self.number_sql, (number, trial_id))
+                    connection.commit()
+                break
+            except optuna.exceptions.StorageInternalError:
+                if attempt == 5:
+                    raise
+                time.sleep(random.random() * 2.0)
         return optuna.trial.FrozenTrial(
             number=number, state=optuna.trial.TrialState.RUNNING, value=None, values=None,
             datetime_start=start, datetime_complete=None, params={}, distributions={},
@@ -354,7 +374,7 @@ class _SQLite:
                         for objective, v in enumerate(values)])
                 if state == optuna.trial.TrialState.RUNNING and current != "WAITING":
                     return False  # the values, if any, are still written (as Optuna's)
-                now = self.stamp(datetime.datetime.now())
+                now = self.stamp(_utc(datetime.datetime.now()))
                 cursor.execute(self.update_state_sql, (
                     state.name, now if state == optuna.trial.TrialState.RUNNING else None,
                     now if state.is_finished() else None, trial_id))
@@ -387,8 +407,11 @@ class _SQLite:
                 previous = json_to_distribution(row[0]) if row else None
             if previous is not None:
                 check_distribution_compatibility(previous, distribution)
-            cursor.execute(self.param_sql, (trial_id, name, value,
-                                            distribution_to_json(distribution)))
+            try:
+                cursor.execute(self.param_sql, (trial_id, name, value,
+                                                distribution_to_json(distribution)))
+            except sqlite3.IntegrityError:
+                return  # the trial has it already: Optuna ignores the write too
 
     def count(self, study_id: int) -> int:
         return self._query(self.count_sql, (study_id,))[0][0]
@@ -419,9 +442,16 @@ class _SQLite:
         connection = self.storage.engine.raw_connection()
         try:
             yield connection
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as e:  # as Optuna's session reports a database's failure
+            raise optuna.exceptions.StorageInternalError(
+                f"An exception is raised during the commit. {e}") from e
         finally:
-            connection.rollback()  # ends a read; nothing is left to undo after a commit
-            connection.close()
+            try:
+                connection.rollback()  # ends a read; nothing is left to undo after a commit
+            finally:
+                connection.close()
 
     @contextlib.contextmanager
     def _writing(self, trial_id: int) -> Iterator[tuple[Any, int, str]]:
@@ -508,7 +538,7 @@ class _SQLite:
             trials.append(optuna.trial.FrozenTrial(
                 number=number, state=state, value=None,
                 values=[self.value(v, kind) for _, v, kind in values] if values else None,
-                datetime_start=start, datetime_complete=complete,
+                datetime_start=_local(start), datetime_complete=_local(complete),
                 params={name: distributions[name].to_external_repr(v)
                         for name, v, _ in params},
                 distributions=distributions,

@@ -235,13 +235,17 @@ def test_trials_read_straight_from_sqlite_are_the_ones_optuna_reads(tmp_path):
     assert repr(optuna.load_study(study_name="v", storage=storage).trials) == repr(again.trials)
 
 
-def test_fast_reads_fall_back_to_optunas_when_its_tables_changed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [
+    AttributeError("type object 'TrialModel' has no attribute '__table__'"),
+    KeyError("param_value"),  # a column renamed
+])
+def test_fast_reads_fall_back_to_optunas_when_its_tables_changed(tmp_path, monkeypatch, error):
     from hpo.storage import _SQLite
 
     storage = _varied_study(f"sqlite:///{tmp_path / 'm.db'}")._storage._backend
 
     def moved(*args, **kwargs):
-        raise AttributeError("type object 'TrialModel' has no attribute '__table__'")
+        raise error
 
     monkeypatch.setattr(_SQLite, "__init__", moved)
     storage.__dict__.pop("_plain_sql", None)
@@ -338,3 +342,35 @@ def test_heartbeats_in_plain_sql_are_optunas_rows_and_show_stale_trials(tmp_path
         study.tell(old, state=optuna.trial.TrialState.FAIL)  # a finished trial is not stale
         assert storage._get_stale_trial_ids(study._study_id) == []
     assert found[True] == found[False] == [2]
+
+
+def test_times_are_stored_in_utc_and_read_in_local_time_as_optuna_does(tmp_path, monkeypatch):
+    import datetime
+    import time
+
+    from hpo.storage import open_storage
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9, no summer time
+    time.tzset()
+    try:
+        storage = open_storage(f"sqlite:///{tmp_path / 'z.db'}")
+        study = optuna.create_study(storage=storage, study_name="z")
+        for plain in (True, False):  # a trial written each way
+            storage.plain_sql = plain
+            study.tell(study.ask(), 0.5)
+        before = datetime.datetime.now()
+        for plain in (True, False):  # and each read both ways
+            storage.plain_sql = plain
+            trials = [storage.get_trial(i) for i in (1, 2)]
+            for trial in trials:
+                for when in (trial.datetime_start, trial.datetime_complete):
+                    assert abs((before - when).total_seconds()) < 60  # local, not 9 h off
+        import sqlite3
+        with sqlite3.connect(tmp_path / "z.db") as db:
+            stored = [datetime.datetime.fromisoformat(row[0]) for row in
+                      db.execute("SELECT datetime_start FROM trials ORDER BY trial_id")]
+        utc = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        assert all(abs((utc - when).total_seconds()) < 60 for when in stored)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
