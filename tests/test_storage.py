@@ -239,7 +239,7 @@ def test_trials_read_straight_from_sqlite_are_the_ones_optuna_reads(tmp_path):
     AttributeError("type object 'TrialModel' has no attribute '__table__'"),
     KeyError("param_value"),  # a column renamed
 ])
-def test_fast_reads_fall_back_to_optunas_when_its_tables_changed(tmp_path, monkeypatch, error):
+def test_plain_sql_falls_back_to_optunas_code_when_its_tables_changed(tmp_path, monkeypatch, error):
     from hpo.storage import _SQLite
 
     storage = _varied_study(f"sqlite:///{tmp_path / 'm.db'}")._storage._backend
