@@ -179,9 +179,9 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         return model
 
     def objective(trial: optuna.Trial) -> Values:
-        # A full garbage collection costs ~0.2 s with TensorFlow loaded (~15 ms once run_trials
-        # has frozen what lives for the whole run). Every GC_EVERY trials keeps memory flat
-        # (bench/memory.py).
+        # A full garbage collection costs ~0.25 s with TensorFlow loaded (~150 ms once
+        # run_trials has frozen what lives for the whole run: the trials' traced graphs).
+        # Every GC_EVERY trials keeps memory flat (bench/memory.py).
         keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
         keras.utils.set_random_seed(seed)

@@ -282,7 +282,7 @@ def run_trials(
 
     # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from
     # the cyclic garbage collector, a full collection between trials scans only what trials
-    # made, ~15 ms instead of ~200 ms here (bench/overhead.py).
+    # made, ~150 ms every GC_EVERY trials instead of ~250 ms (bench/overhead.py).
     gc.collect()
     gc.freeze()
     # A young collection once 100 000 more objects are allocated than freed, not Python's 700:
