@@ -19,6 +19,13 @@ import tensorflow as tf
 # and early stopping keep their granularity); only per-batch hooks run every 32 batches.
 STEPS_PER_EXECUTION = 32
 VALIDATION_BATCH = 1024  # evaluation has no gradients: larger batches are simply faster
+PREFETCH = 2  # batches made ahead: the pipeline only picks batches already in memory
+
+# No tf.data autotuning. Its thread, one per iterator (every epoch's), can outlive the iterator
+# by seconds: a trial's iterators freed by the garbage collector then held the whole process
+# (and its GIL) in their destructor for 1-38 s, in a third of bench/overhead.py's runs.
+_FIXED = tf.data.Options()
+_FIXED.autotune.enabled = False
 
 # No XLA (Keras leaves it off on CPU-only machines, and so does hpo). Measured here (2 cores,
 # MNIST, per epoch after the first): dense networks would train 25-37% faster with it (0.51 ->
@@ -47,7 +54,7 @@ class Feeder:
         if x_val is not None and y_val is not None:
             self._validation = (
                 tf.data.Dataset.from_tensor_slices((tf.constant(x_val), tf.constant(y_val)))
-                .batch(VALIDATION_BATCH).cache().prefetch(tf.data.AUTOTUNE)
+                .batch(VALIDATION_BATCH).cache().prefetch(PREFETCH).with_options(_FIXED)
             )
 
     @property
@@ -75,7 +82,7 @@ class Feeder:
                 tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])))
         n_batches = full + (cut < n)
         return (dataset.shuffle(n_batches, seed=self._seed, reshuffle_each_iteration=True)
-                .prefetch(tf.data.AUTOTUNE))
+                .prefetch(PREFETCH).with_options(_FIXED))
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
@@ -109,3 +116,4 @@ def released_gradients() -> Iterator[None]:
             for name in set(registry) - before:
                 if str(name).startswith(_CUSTOM_GRADIENT):
                     del registry[name]
+

@@ -47,3 +47,10 @@ def test_switching_batch_size_and_back_gives_the_batches_again():
     assert sorted(len(b[1]) for b in epoch(feeder.train(8))) == [4, 8, 8]
     assert [len(b[1]) for b in epoch(feeder.train(10))] == [10, 10]
     assert sum(len(b[1]) for b in epoch(feeder.validation())) == 5
+
+
+def test_the_pipelines_run_without_autotuning_whose_threads_outlive_their_iterators():
+    x, y = np.zeros((64, 2), dtype="float32"), np.arange(64)
+    feeder = Feeder(x, y, x, y, seed=0)
+    for dataset in (feeder.train(8), feeder.validation()):
+        assert dataset.options().autotune.enabled is False
