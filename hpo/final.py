@@ -24,7 +24,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from hpo import interrupt, pareto, record
 from hpo.builders import Builder, describe, load_builder, rebuild, versions
 from hpo.data import Dataset
-from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
+from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
 from hpo.objective import rounded, trial_seed
 from hpo.record import best_config
 from hpo.results import tested
@@ -194,8 +194,7 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
              ) -> tuple[keras.Model, dict[str, Any]]:
     """``trial``'s model, trained with ``seed`` (default: the trial's own) on ``x, y`` (train +
     validation) for ``epochs``."""
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(trial_seed(spec, trial.number) if seed is None else seed)
+    new_session(trial_seed(spec, trial.number) if seed is None else seed, free_memory=True)
     # The trial's schedule over the max_epochs it ran with, on this run's examples: epoch by
     # epoch the learning rate the trial had (it stops at ``epochs``, the trial's best).
     span = int(trial.user_attrs.get(record.MAX_EPOCHS, spec.budget.max_epochs))

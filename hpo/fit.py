@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -117,3 +118,49 @@ def released_gradients() -> Iterator[None]:
                 if str(name).startswith(_CUSTOM_GRADIENT):
                     del registry[name]
 
+
+# The global seeds this process has trained under with TensorFlow's eager kernels kept.
+_SEEDS_KEPT: set[int] = set()
+
+
+def new_session(seed: int, free_memory: bool = False) -> None:
+    """``keras.backend.clear_session`` then ``keras.utils.set_random_seed(seed)``, keeping
+    TensorFlow's eager kernel cache while ``seed`` is new to this process.
+
+    Both calls empty that cache, so each model built after them instantiated its eager kernels
+    again (variable handles, initializers, assignments): ~20 ms a trial, a third of what a
+    trial spends outside ``model.fit`` (bench/overhead.py). The cache only matters to
+    reproducibility through TensorFlow's stateful random ops (``tf.random.uniform`` run
+    eagerly): a cached kernel goes on from where its stream stopped. Such a kernel is keyed by
+    its seeds, which begin with the global seed, so under a seed this process has not used,
+    no cached kernel can be reused. A seed used before (the final retrain of a trial, a fold
+    after the first) clears the cache, as Keras does. Keras's own random ops are stateless.
+
+    With ``free_memory`` (a full garbage collection, every few trials) the cache is cleared
+    too: it holds a kernel per variable shape, and a study that samples widths would grow it
+    by ~0.5 MB a trial (bench/memory.py: +110 MB over 100 trials kept for good,
+    +59 MB cleared every 10).
+    (Seeds set outside hpo are not known here: code that draws from stateful ops under a seed
+    that a later search in the same process will use calls ``keras.backend.clear_session()``
+    after it.)
+    """
+    from tensorflow.python.eager import context
+
+    tfe = getattr(context, "pywrap_tfe", None)
+    clear = getattr(tfe, "TFE_ContextClearCaches", None)
+    if free_memory or seed in _SEEDS_KEPT or clear is None:
+        keras.backend.clear_session(free_memory=free_memory)
+        keras.utils.set_random_seed(seed)
+        _SEEDS_KEPT.clear()  # no kernel is left from any seed
+        return
+    _SEEDS_KEPT.add(seed)
+    tfe.TFE_ContextClearCaches = _keep
+    try:
+        keras.backend.clear_session(free_memory=free_memory)
+        keras.utils.set_random_seed(seed)
+    finally:
+        tfe.TFE_ContextClearCaches = clear
+
+
+def _keep(handle: object) -> None:
+    """In place of TensorFlow's cache clearing, inside ``new_session``."""

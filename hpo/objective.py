@@ -29,7 +29,7 @@ from optuna_integration import KerasPruningCallback
 from hpo import interrupt, record
 from hpo.builders import Builder, build, load_builder
 from hpo.data import SearchData
-from hpo.fit import STEPS_PER_EXECUTION, Feeder, released_gradients
+from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
 from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
 from hpo.storage import set_user_attrs
@@ -182,9 +182,8 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
         # A full garbage collection costs ~0.25 s with TensorFlow loaded (~150 ms once
         # run_trials has frozen what lives for the whole run: the trials' traced graphs).
         # Every GC_EVERY trials keeps memory flat (bench/memory.py).
-        keras.backend.clear_session(free_memory=trial.number % GC_EVERY == 0)
         seed = trial_seed(spec, trial.number)
-        keras.utils.set_random_seed(seed)
+        new_session(seed, free_memory=trial.number % GC_EVERY == 0)
         # At once: which worker runs the trial (hpo.workers counts the running trials by it).
         set_user_attrs(trial, {**(start_attrs or {}), record.SEED: seed})
         outcome: dict[str, Any] = {}  # why the trial was pruned or failed

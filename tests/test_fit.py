@@ -49,6 +49,60 @@ def test_switching_batch_size_and_back_gives_the_batches_again():
     assert sum(len(b[1]) for b in epoch(feeder.validation())) == 5
 
 
+def _draws(seed: int, use) -> dict[str, list]:
+    """What a model built after ``use(seed)`` would draw: TensorFlow's stateful ops (an
+    explicit op seed, a derived one, a second call of the same op), Keras's and NumPy's."""
+    import keras
+    import tensorflow as tf
+
+    use(seed)
+    return {"tf": [tf.random.uniform([3], seed=7).numpy().tolist(),
+                   tf.random.uniform([3], seed=7).numpy().tolist(),
+                   tf.random.normal([2]).numpy().tolist()],
+            "keras": keras.random.uniform([3]).numpy().tolist(),
+            "numpy": np.random.rand(2).tolist()}
+
+
+def _keras_reset(seed: int) -> None:
+    import keras
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+
+
+def test_new_session_draws_what_keras_s_reset_draws_for_new_and_repeated_seeds():
+    from hpo import fit
+
+    # The seeds go 9001, 9002, then 9001 again (a final retrain reuses its trial's seed).
+    drawn = [_draws(seed, fit.new_session) for seed in (9001, 9002, 9001, 9002)]
+    # Keras's reset clears TensorFlow's kernels: its draws are those of a fresh process.
+    expected = {seed: _draws(seed, _keras_reset) for seed in (9001, 9002)}
+    assert drawn == [expected[9001], expected[9002], expected[9001], expected[9002]]
+
+
+def test_new_session_keeps_tensorflow_s_kernels_only_under_a_new_seed(monkeypatch):
+    from tensorflow.python.eager import context
+
+    from hpo import fit
+
+    clears = []
+
+    def spy(handle):
+        clears.append(handle)
+        return real(handle)
+
+    real = context.pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(context.pywrap_tfe, "TFE_ContextClearCaches", spy)
+    fit.new_session(9101)
+    assert clears == []
+    assert context.pywrap_tfe.TFE_ContextClearCaches is spy  # put back for everyone else
+    fit.new_session(9101)  # a seed used before: cleared, as Keras clears
+    assert clears
+    clears.clear()
+    fit.new_session(9102, free_memory=True)  # with the full collection: cleared, kept no more
+    assert clears
+
+
 def test_the_pipelines_run_without_autotuning_whose_threads_outlive_their_iterators():
     x, y = np.zeros((64, 2), dtype="float32"), np.arange(64)
     feeder = Feeder(x, y, x, y, seed=0)
