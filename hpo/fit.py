@@ -119,7 +119,7 @@ def released_gradients() -> Iterator[None]:
                     del registry[name]
 
 
-# The global seeds this process has trained under with TensorFlow's eager kernels kept.
+# The global seeds whose kernels TensorFlow's eager cache may hold (since it was last emptied).
 _SEEDS_KEPT: set[int] = set()
 
 
@@ -148,18 +148,18 @@ def new_session(seed: int, free_memory: bool = False) -> None:
 
     tfe = getattr(context, "pywrap_tfe", None)
     clear = getattr(tfe, "TFE_ContextClearCaches", None)
-    if free_memory or seed in _SEEDS_KEPT or clear is None:
-        keras.backend.clear_session(free_memory=free_memory)
-        keras.utils.set_random_seed(seed)
-        _SEEDS_KEPT.clear()  # no kernel is left from any seed
-        return
+    keep = not free_memory and seed not in _SEEDS_KEPT and clear is not None
+    if keep:
+        tfe.TFE_ContextClearCaches = _keep
+    else:
+        _SEEDS_KEPT.clear()  # the cache is emptied: what it holds next is this seed's
     _SEEDS_KEPT.add(seed)
-    tfe.TFE_ContextClearCaches = _keep
     try:
         keras.backend.clear_session(free_memory=free_memory)
         keras.utils.set_random_seed(seed)
     finally:
-        tfe.TFE_ContextClearCaches = clear
+        if keep:
+            tfe.TFE_ContextClearCaches = clear
 
 
 def _keep(handle: object) -> None:

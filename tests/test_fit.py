@@ -101,6 +101,9 @@ def test_new_session_keeps_tensorflow_s_kernels_only_under_a_new_seed(monkeypatc
     clears.clear()
     fit.new_session(9102, free_memory=True)  # with the full collection: cleared, kept no more
     assert clears
+    clears.clear()
+    fit.new_session(9102)  # its kernels are cached since: a seed used before
+    assert clears
 
 
 def test_the_pipelines_run_without_autotuning_whose_threads_outlive_their_iterators():
