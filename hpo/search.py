@@ -23,7 +23,7 @@ import optuna
 from hpo import interrupt, pareto, record
 from hpo.errors import HpoError
 from hpo.spec import StudySpec
-from hpo.storage import SURPLUS, count_claimed, mask, set_user_attrs, stored_trials
+from hpo.storage import SURPLUS, count_claimed, mask, set_user_attrs
 
 if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
     from hpo.builders import Builder
@@ -273,11 +273,9 @@ def run_trials(
 
     def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         # Queued trials ([[enqueue]], a warm start) are still to run here: not a reason to stop.
-        # The count reads every trial; while the study holds fewer than ``target`` trials in
-        # all (one COUNT), it cannot be full.
         # A trial that finished although Ctrl-C came (TensorFlow swallowed it) ends the run.
         interrupt.raise_if_requested()
-        if stored_trials(study) >= target and count_claimed(study, queued=False) >= target:
+        if count_claimed(study, queued=False) >= target:
             study.stop()
 
     # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from
