@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import interrupt
 from hpo.errors import SpecError
+from hpo.tasks import CLASSIFICATION
 
 if TYPE_CHECKING:
     import keras
@@ -41,13 +42,6 @@ BUILTIN = {"mlp": "hpo.models:mlp", "cnn": "hpo.models:cnn"}
 class BadModel(TypeError):
     """The builder returned no Keras model, or one whose outputs do not fit the data: in the
     search such a trial fails with the reason; ``probe`` makes it a setup error first."""
-
-
-def builder_name(model: str | Builder) -> str:
-    """How a study, a config and the dashboard name a builder: "mlp", or "module:function"."""
-    if isinstance(model, str):
-        return model
-    return f"{model.__module__}:{model.__qualname__}"
 
 
 def load_builder(model: str | Builder, base_dir: str | Path | None = None,
@@ -167,7 +161,7 @@ def check_outputs(model: keras.Model, info: DataInfo) -> None:
         return
     allowed = info.output_widths()
     if int(width) not in allowed:
-        what = (f"{info.n_classes} classes" if info.task == "classification"
+        what = (f"{info.n_classes} classes" if info.task == CLASSIFICATION
                 else f"{info.n_outputs} target{'s' if info.n_outputs > 1 else ''}")
         raise BadModel(f"the model's output layer has {width} unit(s), but the data has "
                          f"{what}: end the model in Dense({' or '.join(map(str, allowed))})")
@@ -178,8 +172,8 @@ def compile_model(model: keras.Model, trial: optuna.Trial, info: DataInfo,
     """Compile ``model`` with the study's optimizer dimensions (optimizer, learning_rate,
     schedule, decay, momentum, nesterov, betas, sampled on ``trial``) and the task's loss and
     metrics."""
-    from hpo.models import make_optimizer
     from hpo.space import OPTIMIZER_DIMENSIONS, param, resolve
+    from hpo.tasks import task_loss, task_metrics
 
     # The batch size too: a cosine's length in steps is the run's batches.
     p = resolve({name: param(trial, name) for name in (*OPTIMIZER_DIMENSIONS, "batch_size")})
@@ -188,27 +182,38 @@ def compile_model(model: keras.Model, trial: optuna.Trial, info: DataInfo,
     return model
 
 
-def task_loss(model: keras.Model, info: DataInfo) -> Any:
+def make_optimizer(p: Mapping[str, Any], run: Run | None = None) -> keras.optimizers.Optimizer:
+    """The Keras optimizer for resolved params: with inverse-time decay when decay > 0, or a
+    cosine from the learning rate to 0 over ``run`` (default: the run hpo builds the model for,
+    ``hpo.space.current_run()``) when the schedule is cosine."""
     import keras
 
-    if info.task == "regression":
-        return "mse"
-    if int(model.outputs[0].shape[-1]) == 1:  # binary, one sigmoid output
-        return keras.losses.binary_crossentropy
-    return keras.losses.sparse_categorical_crossentropy
+    from hpo.space import current_run, optimizer_options
 
-
-def task_metrics(model: keras.Model, info: DataInfo) -> list[Any]:
-    """What hpo logs: accuracy (and AUC for two classes), or MAE and RMSE for regression."""
-    import keras
-
-    if info.task == "regression":
-        return [keras.metrics.MeanAbsoluteError(name="mae"),
-                keras.metrics.RootMeanSquaredError(name="rmse")]
-    metrics: list[Any] = ["accuracy"]
-    if info.n_classes == 2 and int(model.outputs[0].shape[-1]) == 1:
-        metrics.append(keras.metrics.AUC(name="auc"))
-    return metrics
+    kwargs: dict[str, Any] = {}
+    name = p["optimizer"]
+    lr = p["learning_rate"]
+    if p.get("schedule") == "cosine":
+        run = run or current_run()
+        if run is None:
+            raise ValueError(
+                "schedule 'cosine' runs the learning rate down to 0 over the whole training "
+                "run, whose length is unknown here: build the model through hpo (the search, "
+                "the final retrain, hpo.model_from_config), or pass run=hpo.space.Run("
+                "examples, epochs)")
+        initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
+        lr = keras.optimizers.schedules.CosineDecay(
+            float(initial), decay_steps=run.steps(int(p["batch_size"])))
+    elif p["decay"] > 0:
+        # Keras 2's `decay=` argument: lr_t = lr / (1 + decay * iterations).
+        initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
+        lr = keras.optimizers.schedules.InverseTimeDecay(
+            float(initial), decay_steps=1, decay_rate=p["decay"]
+        )
+    if lr is not None:
+        kwargs["learning_rate"] = lr
+    kwargs.update({option: p[option] for option in optimizer_options(name)})
+    return keras.optimizers.get({"class_name": name, "config": kwargs})
 
 
 # -- the probe: every setup error a builder can make, before the study exists ------------------

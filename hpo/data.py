@@ -20,6 +20,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo.errors import DataError
 from hpo.spec import DataSpec
+from hpo.tasks import CLASSIFICATION, REGRESSION
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,14 @@ class DataInfo:
     """
 
     input_shape: tuple[int, ...]
-    task: str = "classification"
+    task: str = CLASSIFICATION
     n_classes: int | None = None
     n_outputs: int = 1
     classes: tuple[Any, ...] | None = None  # the original labels, by class index
 
     def output_widths(self) -> tuple[int, ...]:
         """The output widths a model for this data may end in."""
-        if self.task == "regression":
+        if self.task == REGRESSION:
             return (self.n_outputs,)
         return (self.n_classes, 1) if self.n_classes == 2 else (int(self.n_classes or 0),)
 
@@ -106,7 +107,7 @@ class SearchData:
     x_val: np.ndarray
     y_val: np.ndarray
     n_classes: int | None
-    task: str = "classification"
+    task: str = CLASSIFICATION
     scaling: Scaling = field(default_factory=lambda: Scaling("none", fitted=False))
     classes: tuple[Any, ...] | None = None
 
@@ -116,7 +117,7 @@ class SearchData:
 
     @property
     def n_outputs(self) -> int:
-        if self.task == "classification":
+        if self.task == CLASSIFICATION:
             return int(self.n_classes or 0)
         return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
 
@@ -161,7 +162,7 @@ class SearchData:
         y = np.concatenate([self.y_train, self.y_val])
         # Stratified for classification, as the holdout split is: every fold is scored on the
         # same class mix, so fold scores differ by the model, not by which classes it got.
-        if self.task == "classification":
+        if self.task == CLASSIFICATION:
             splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         else:
             splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
@@ -243,7 +244,7 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
                             f"{x_test.shape[1:]}; expected the same shape")
     task = spec.task or infer_task(y)
     classes = None
-    if task == "classification":
+    if task == CLASSIFICATION:
         y, y_test, classes = _encode_labels(y, y_test)
         n_classes = len(classes)
         if n_classes < 2:
@@ -252,7 +253,7 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
     else:
         y, y_test = _regression_targets(y, y_test)
         n_classes = None
-    stratify = task == "classification"
+    stratify = task == CLASSIFICATION
     if x_test is None:
         x, x_test, y, y_test = _split(x, y, spec.test_size, seed, stratify, "test_size")
     x_tr, x_val, y_tr, y_val = _split(x, y, spec.validation_size, seed, stratify,
@@ -283,8 +284,8 @@ def _fingerprint(*arrays: np.ndarray | None) -> str:
 def infer_task(y: np.ndarray) -> str:
     """Integer (or text, or boolean) labels: classification; floats: regression."""
     if y.dtype.kind in "iubUSO":
-        return "classification"
-    return "regression"
+        return CLASSIFICATION
+    return REGRESSION
 
 
 def _encode_labels(y: np.ndarray, y_test: np.ndarray | None

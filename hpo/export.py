@@ -20,10 +20,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
 from hpo import pareto
 from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
 from hpo.storage import check_url, load_existing_study
+from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def top_configs(study, k: int | None = None, with_keras: bool = False
         candidates = study.best_trials
         chosen = pareto.best_trial(study)
     else:
-        candidates = [t for t in study.trials if t.state.name == "COMPLETE"]
+        candidates = [t for t in study.trials if t.state == TrialState.COMPLETE]
     candidates.sort(key=pareto.accuracy, reverse=study.directions[0].name == "MAXIMIZE")
     configs = []
     for rank, trial in enumerate(candidates[:k or (len(candidates) if multi else 1)], start=1):
@@ -113,7 +116,7 @@ def model_from_config(source: str | Path | Mapping[str, Any], builder=None):
     config = load_config(source)
     base_dir = None if isinstance(source, Mapping) else Path(source).resolve().parent
     builder = builder or load_builder(config["model"], base_dir, config.get("builder_dir"))
-    task = config.get("task", "classification")
+    task = config.get("task", CLASSIFICATION)
     n_classes = config.get("n_classes")
     info = DataInfo(tuple(config["input_shape"]), task, n_classes,
                     int(config.get("n_outputs") or n_classes or 1),

@@ -30,6 +30,7 @@ from hpo.record import best_config
 from hpo.results import tested
 from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
+from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ def _score(spec: StudySpec, model: keras.Model, retrained: dict[str, Any], data:
         raise ValueError(f"the retrained model logs no {metric} on test; it logs "
                          f"{', '.join(scores)}")
     result["test_score"] = float(scores[metric])
-    if data.search.task == "classification":
+    if data.search.task == CLASSIFICATION:
         outputs = model.predict(x_test, batch_size=1024, verbose=0)
         if outputs.shape[-1] == 1:  # one sigmoid output: the probability of class 1
             predicted = (outputs[:, 0] > 0.5).astype(int)

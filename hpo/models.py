@@ -1,4 +1,4 @@
-"""hpo's built-in model builders, ``mlp`` and ``cnn``, and the optimizer hpo compiles with.
+"""hpo's built-in model builders, ``mlp`` and ``cnn``.
 
 ``mlp(trial, info)`` and ``cnn(trial, info)`` are builders like a user's: they read hpo's named
 dimensions with ``hpo.params(trial)`` and return a compiled model. Underneath,
@@ -14,7 +14,9 @@ from typing import Any
 import keras
 from keras import layers
 
-from hpo.space import Run, current_run, optimizer_options, params, resolve
+from hpo.builders import make_optimizer
+from hpo.space import Run, params, resolve
+from hpo.tasks import CLASSIFICATION, REGRESSION, task_metrics
 
 
 def mlp(trial: Any, info: Any) -> keras.Model:
@@ -33,7 +35,7 @@ def build_model(
     n_classes: int,
     family: str = "mlp",
     steps_per_execution: int = 1,
-    task: str = "classification",
+    task: str = CLASSIFICATION,
     run: Run | None = None,
 ) -> keras.Model:
     """A compiled model of a built-in family for ``params`` (the others take hpo's defaults).
@@ -48,19 +50,18 @@ def build_model(
 
     if family not in _FAMILIES:
         raise ValueError(f"unknown model family '{family}'; valid: {', '.join(_FAMILIES)}")
-    info = DataInfo(tuple(input_shape), task, n_classes if task == "classification" else None,
+    info = DataInfo(tuple(input_shape), task, n_classes if task == CLASSIFICATION else None,
                     int(n_classes))
     return _build(resolve(params), info, family, steps_per_execution, run)
 
 
 def _build(p: Mapping[str, Any], info: Any, family: str,
            steps_per_execution: int | None = None, run: Run | None = None) -> keras.Model:
-    from hpo.builders import task_metrics
     from hpo.fit import STEPS_PER_EXECUTION
 
     inputs = keras.Input(shape=tuple(info.input_shape))
     features = _FAMILIES[family](p, inputs)
-    if info.task == "regression":
+    if info.task == REGRESSION:
         activation, loss = None, "mse"
     else:
         activation = "relu" if p["head"] == "relu_mse" else "softmax"
@@ -75,36 +76,6 @@ def _build(p: Mapping[str, Any], info: Any, family: str,
         steps_per_execution=steps_per_execution or STEPS_PER_EXECUTION,
     )
     return model
-
-
-def make_optimizer(p: Mapping[str, Any], run: Run | None = None) -> keras.optimizers.Optimizer:
-    """The Keras optimizer for resolved params: with inverse-time decay when decay > 0, or a
-    cosine from the learning rate to 0 over ``run`` (default: the run hpo builds the model for,
-    ``hpo.space.current_run()``) when the schedule is cosine."""
-    kwargs: dict[str, Any] = {}
-    name = p["optimizer"]
-    lr = p["learning_rate"]
-    if p.get("schedule") == "cosine":
-        run = run or current_run()
-        if run is None:
-            raise ValueError(
-                "schedule 'cosine' runs the learning rate down to 0 over the whole training "
-                "run, whose length is unknown here: build the model through hpo (the search, "
-                "the final retrain, hpo.model_from_config), or pass run=hpo.space.Run("
-                "examples, epochs)")
-        initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
-        lr = keras.optimizers.schedules.CosineDecay(
-            float(initial), decay_steps=run.steps(int(p["batch_size"])))
-    elif p["decay"] > 0:
-        # Keras 2's `decay=` argument: lr_t = lr / (1 + decay * iterations).
-        initial = lr if lr is not None else keras.optimizers.get(name).learning_rate
-        lr = keras.optimizers.schedules.InverseTimeDecay(
-            float(initial), decay_steps=1, decay_rate=p["decay"]
-        )
-    if lr is not None:
-        kwargs["learning_rate"] = lr
-    kwargs.update({option: p[option] for option in optimizer_options(name)})
-    return keras.optimizers.get({"class_name": name, "config": kwargs})
 
 
 @keras.saving.register_keras_serializable(package="hpo")

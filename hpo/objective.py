@@ -19,6 +19,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -33,6 +34,7 @@ from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
 from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
 from hpo.storage import set_user_attrs
+from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def history_keys(metric: str) -> tuple[str, ...]:
 def guessing_loss(data: SearchData) -> float:
     """About the loss of a model that knows nothing: ln(classes), or for a regression the
     squared (or absolute, whichever is larger) targets, as an untrained net predicts ~0."""
-    if data.task == "classification":
+    if data.task == CLASSIFICATION:
         return math.log(max(int(data.n_classes or 2), 2))
     y = np.asarray(data.y_train, dtype=np.float64)
     return float(max(np.mean(y ** 2), np.mean(np.abs(y)), 1e-12))
@@ -159,126 +161,160 @@ def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = 
     with ``[data] cv_folds = k`` its mean over k folds of train + validation; with two
     objectives, that score and the model's parameter count. ``start_attrs``: user attributes
     every trial gets when it starts (the worker that runs it), in the same write as its seed."""
-    spec = spec if spec.metric else spec.for_task(data.task)
-    builder = builder or load_builder(spec.model, spec.data.base_dir)
-    info = data.info()
-    k = spec.data.cv_folds
-    prune = not spec.multi_objective
-    # One Feeder per fold, for the whole process: the arrays become tensors once.
-    splits = data.fold_splits(k, spec.seed) if k else [data.holdout()]
-    feeders = [Feeder(*split, seed=spec.seed) for split in splits]
-    guessing = guessing_loss(data)
-    keys = history_keys(spec.metric)
+    return Objective(spec, data, builder, start_attrs)
 
-    def new_model(trial: optuna.Trial, recorder: EpochRecorder, feeder: Feeder) -> keras.Model:
-        run = Run(feeder.examples, spec.budget.max_epochs)  # a cosine schedule's length
-        with sampling(spec.space, spec.inherited, run=run):
-            model = build(builder, trial, info, STEPS_PER_EXECUTION)
-        if not _known_loss(model):  # a loss of the user's: only NaN and inf are divergence
-            recorder.guessing, recorder.max_loss = None, math.inf
-        return model
 
-    def objective(trial: optuna.Trial) -> Values:
+@dataclass
+class _Trained:
+    """What one trial has done so far: recorded in every outcome (``Objective._record``)."""
+
+    recorders: list[EpochRecorder]
+    outcome: dict[str, Any] = field(default_factory=dict)  # why it was pruned or failed
+    fold_scores: list[float] = field(default_factory=list)
+    n_params: int | None = None
+    best_epoch: int | None = None
+
+
+class Objective:
+    """``make_objective``'s callable: set up once per process, called once per trial."""
+
+    def __init__(self, spec: StudySpec, data: SearchData, builder: Builder | None = None,
+                 start_attrs: Mapping[str, Any] | None = None) -> None:
+        self.spec = spec = spec if spec.metric else spec.for_task(data.task)
+        self.builder = builder or load_builder(spec.model, spec.data.base_dir)
+        self.info = data.info()
+        self.k = spec.data.cv_folds
+        self.prune = not spec.multi_objective
+        # One Feeder per fold, for the whole process: the arrays become tensors once.
+        splits = data.fold_splits(self.k, spec.seed) if self.k else [data.holdout()]
+        self.feeders = [Feeder(*split, seed=spec.seed) for split in splits]
+        self.guessing = guessing_loss(data)
+        self.keys = history_keys(spec.metric)
+        self.start_attrs = dict(start_attrs or {})
+
+    def __call__(self, trial: optuna.Trial) -> Values:
+        spec = self.spec
         # A full garbage collection costs ~0.25 s with TensorFlow loaded (~150 ms once
         # run_trials has frozen what lives for the whole run: the trials' traced graphs).
         # Every GC_EVERY trials keeps memory flat (bench/memory.py).
         seed = trial_seed(spec, trial.number)
         new_session(seed, free_memory=trial.number % GC_EVERY == 0)
         # At once: which worker runs the trial (hpo.workers counts the running trials by it).
-        set_user_attrs(trial, {**(start_attrs or {}), record.SEED: seed})
-        outcome: dict[str, Any] = {}  # why the trial was pruned or failed
-        recorders = [EpochRecorder(guessing, keys)]  # one per fold
-        fold_scores: list[float] = []
-        n_params = best_epoch = None
+        set_user_attrs(trial, {**self.start_attrs, record.SEED: seed})
+        done = _Trained([self.recorder()])
         try:
-            recorder = recorders[0]
-            model = new_model(trial, recorder, feeders[0])
-            with sampling(spec.space, spec.inherited):
-                batch_size = int(param(trial, "batch_size"))
-            n_params = int(model.count_params())
-            trial.set_user_attr(record.N_PARAMS, n_params)  # shown while the trial runs
-            if not k:
-                pruning = (KerasPruningCallback(trial, spec.metric),) if prune else ()
-                try:
-                    value, best_epoch = _fit(model, feeders[0], batch_size, spec, recorder,
-                                             *pruning)
-                except optuna.TrialPruned:
-                    raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder, trial)) from None
-            else:
-                best_epochs = []
-                for fold, feeder in enumerate(feeders):
-                    if fold:
-                        # The same seed: every fold starts from the initial weights the final
-                        # retrain of this trial starts from, so folds differ by their data.
-                        keras.utils.set_random_seed(seed)
-                        recorder = EpochRecorder(guessing, keys)
-                        recorders.append(recorder)
-                        model = new_model(trial, recorder, feeder)
-                    try:
-                        score, epoch = _fit(model, feeder, batch_size, spec, recorder)
-                    except TrialDiverged as e:
-                        raise TrialDiverged(f"{e} (fold {fold + 1} of {k})") from None
-                    fold_scores.append(score)
-                    best_epochs.append(epoch)
-                    value = statistics.fmean(fold_scores)
-                    if not prune:
-                        continue
-                    # Steps are folds: the pruner compares trials on their mean after as many
-                    # folds. After the last fold there is nothing left to save by pruning.
-                    trial.report(value, step=fold)
-                    if fold < k - 1 and trial.should_prune():
-                        raise optuna.TrialPruned(_guard_reason(trial) or (
-                            f"pruned after fold {fold + 1} of {k} (mean {spec.metric} "
-                            f"{value:.4g})"))
-                # An epoch some fold actually peaked at; the lower middle one for an even k.
-                best_epoch = statistics.median_low(best_epochs)
+            value = self._train(trial, done, seed)
         except TrialDiverged as e:
             # An expected way for a trial to go wrong: recorded as FAIL (Optuna's verdict on a
             # NaN value) with its reason, without a traceback in the log.
-            outcome[record.FAIL_REASON] = str(e)
+            done.outcome[record.FAIL_REASON] = str(e)
             return failed(spec)
         except optuna.TrialPruned as e:
-            outcome[record.PRUNED_REASON] = str(e)
+            done.outcome[record.PRUNED_REASON] = str(e)
             raise
         except KeyboardInterrupt:
             # Optuna records the trial as failed; this marks it as not counting towards the
             # requested number of trials, so a rerun runs it again.
-            outcome[record.FAIL_REASON] = record.INTERRUPTED
+            done.outcome[record.FAIL_REASON] = record.INTERRUPTED
             raise
         except Exception as e:
             # Optuna records the trial as failed (the study catches it); the reason goes where
             # the dashboard shows it, next to the diverged trials' reasons. Ctrl-C that came
             # out of TensorFlow as another error is an interrupt still.
-            outcome[record.FAIL_REASON] = (record.INTERRUPTED if interrupt.requested()
-                                           else _one_line(e))
+            done.outcome[record.FAIL_REASON] = (record.INTERRUPTED if interrupt.requested()
+                                                else _one_line(e))
             interrupt.raise_if_requested(e)
             raise
         finally:
-            # Set in every state, so that each trial shows the same columns in the dashboard;
-            # in one write with the outcome. Epochs and seconds summed over the folds: what
-            # the trial cost.
-            attrs = _timing([r.seconds for r in recorders],
-                            sum(r.fit_seconds for r in recorders))
-            attrs.update(outcome)
-            attrs[record.HISTORY] = recorders[0].history
-            if n_params is None:  # no model was built
-                attrs[record.N_PARAMS] = None
-            if k:
-                attrs[record.FOLD_SCORES] = [rounded(s) for s in fold_scores]
-                attrs[record.CV_STD] = (rounded(statistics.stdev(fold_scores))
-                                        if len(fold_scores) > 1 else None)
-            if best_epoch is not None:  # the trial finished
-                attrs[record.BEST_EPOCH] = best_epoch
-                # What its schedule spanned, for the retrain (a rerun may change max_epochs).
-                attrs[record.MAX_EPOCHS] = spec.budget.max_epochs
-            set_user_attrs(trial, attrs)
-
+            self._record(trial, done)
         if not spec.multi_objective:
             return value
-        scores = {"metric": value, "accuracy": value, "n_params": float(n_params)}
+        scores = {"metric": value, "accuracy": value, "n_params": float(done.n_params)}
         return tuple(scores[name] for name in spec.objectives)
 
-    return objective
+    def recorder(self) -> EpochRecorder:
+        return EpochRecorder(self.guessing, self.keys)
+
+    def new_model(self, trial: optuna.Trial, recorder: EpochRecorder,
+                  feeder: Feeder) -> keras.Model:
+        run = Run(feeder.examples, self.spec.budget.max_epochs)  # a cosine schedule's length
+        with sampling(self.spec.space, self.spec.inherited, run=run):
+            model = build(self.builder, trial, self.info, STEPS_PER_EXECUTION)
+        if not _known_loss(model):  # a loss of the user's: only NaN and inf are divergence
+            recorder.guessing, recorder.max_loss = None, math.inf
+        return model
+
+    def _train(self, trial: optuna.Trial, done: _Trained, seed: int) -> float:
+        """Build the trial's model and train it on the holdout split or on each fold."""
+        spec = self.spec
+        model = self.new_model(trial, done.recorders[0], self.feeders[0])
+        with sampling(spec.space, spec.inherited):
+            batch_size = int(param(trial, "batch_size"))
+        done.n_params = int(model.count_params())
+        trial.set_user_attr(record.N_PARAMS, done.n_params)  # shown while the trial runs
+        if self.k:
+            return self._folds(trial, done, model, batch_size, seed)
+        recorder = done.recorders[0]
+        pruning = (KerasPruningCallback(trial, spec.metric),) if self.prune else ()
+        try:
+            value, done.best_epoch = _fit(model, self.feeders[0], batch_size, spec, recorder,
+                                          *pruning)
+        except optuna.TrialPruned:
+            raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder, trial)) from None
+        return value
+
+    def _folds(self, trial: optuna.Trial, done: _Trained, model: keras.Model,
+               batch_size: int, seed: int) -> float:
+        """Train one model per fold; the mean of their best scores, reported fold by fold."""
+        spec, k = self.spec, self.k
+        best_epochs = []
+        for fold, feeder in enumerate(self.feeders):
+            recorder = done.recorders[-1]
+            if fold:
+                # The same seed: every fold starts from the initial weights the final retrain
+                # of this trial starts from, so folds differ by their data.
+                keras.utils.set_random_seed(seed)
+                recorder = self.recorder()
+                done.recorders.append(recorder)
+                model = self.new_model(trial, recorder, feeder)
+            try:
+                score, epoch = _fit(model, feeder, batch_size, spec, recorder)
+            except TrialDiverged as e:
+                raise TrialDiverged(f"{e} (fold {fold + 1} of {k})") from None
+            done.fold_scores.append(score)
+            best_epochs.append(epoch)
+            value = statistics.fmean(done.fold_scores)
+            if not self.prune:
+                continue
+            # Steps are folds: the pruner compares trials on their mean after as many folds.
+            # After the last fold there is nothing left to save by pruning.
+            trial.report(value, step=fold)
+            if fold < k - 1 and trial.should_prune():
+                raise optuna.TrialPruned(_guard_reason(trial) or (
+                    f"pruned after fold {fold + 1} of {k} (mean {spec.metric} {value:.4g})"))
+        # An epoch some fold actually peaked at; the lower middle one for an even k.
+        done.best_epoch = statistics.median_low(best_epochs)
+        return value
+
+    def _record(self, trial: optuna.Trial, done: _Trained) -> None:
+        """Set in every state, so that each trial shows the same columns in the dashboard; in
+        one call with the outcome. Epochs and seconds summed over the folds: what the trial
+        cost."""
+        recorders = done.recorders
+        attrs = _timing([r.seconds for r in recorders], sum(r.fit_seconds for r in recorders))
+        attrs.update(done.outcome)
+        attrs[record.HISTORY] = recorders[0].history
+        if done.n_params is None:  # no model was built
+            attrs[record.N_PARAMS] = None
+        if self.k:
+            scores = done.fold_scores
+            attrs[record.FOLD_SCORES] = [rounded(s) for s in scores]
+            attrs[record.CV_STD] = rounded(statistics.stdev(scores)) if len(scores) > 1 else None
+        if done.best_epoch is not None:  # the trial finished
+            attrs[record.BEST_EPOCH] = done.best_epoch
+            # What its schedule spanned, for the retrain (a rerun may change max_epochs).
+            attrs[record.MAX_EPOCHS] = self.spec.budget.max_epochs
+        set_user_attrs(trial, attrs)
 
 
 def _guard_reason(trial: optuna.Trial) -> str | None:

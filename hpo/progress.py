@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 import optuna
+from optuna.trial import TrialState
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -47,11 +48,11 @@ class TrialProgress:
         # machine, and leaves out re-queued and interrupted ones.
         trials = study.get_trials(deepcopy=False)
         self.count = count_finished(study, trials)
-        if trial.state.name == "COMPLETE":
+        if trial.state == TrialState.COMPLETE:
             what = f"{metric} {score(trial.values[0], n)}"
             if len(trial.values) > 1:
                 what += f", {attrs.get('n_params')} parameters"
-        elif trial.state.name == "PRUNED":
+        elif trial.state == TrialState.PRUNED:
             what = f"pruned after epoch {attrs.get('epochs', '?')}"
         else:
             reason = attrs.get(record.FAIL_REASON) or trial.system_attrs.get(record.FAIL_REASON, "")

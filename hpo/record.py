@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
+from hpo.tasks import CLASSIFICATION
+
 # -- trial attributes --------------------------------------------------------------------------
 N_PARAMS = "n_params"
 EPOCHS = "epochs"
@@ -186,7 +188,7 @@ def best_config(study: Any, trial: Any) -> Config:
         trial=trial.number,
         model=attrs["family"],
         dataset=attrs["dataset"],
-        task=attrs.get("task", "classification"),
+        task=attrs.get("task", CLASSIFICATION),
         input_shape=list(attrs["input_shape"]),
         n_classes=attrs.get("n_classes"),
         n_outputs=attrs.get("n_outputs", attrs.get("n_classes")),

@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optuna.trial import TrialState
+
 from hpo import pareto, record
 from hpo._cli import EXIT_OK, main_of, positive_int, stored_study_parser
 from hpo.errors import HpoError
@@ -42,8 +44,9 @@ CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 TOP_K = 10
 PAGE_WIDTH = 1150  # pixels of content, as the page's style sets them
-# The states in the order a summary lists them; Optuna's TrialState names.
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+# The states in the order a summary lists them: the finished ones first.
+STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING,
+          TrialState.WAITING)
 # One colour per curve, shared by the HTML and the PNG figures (plotly's defaults).
 TRIAL_COLOUR, FINAL_COLOUR = "#636efa", "#ef553b"
 
@@ -137,74 +140,102 @@ MAX_PLOTTED_PARAMS = 6
 
 
 def _optuna_sections(study: optuna.Study) -> list[tuple[str, str]]:
-    from optuna import visualization as vis
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    """Optuna's own plots of the study, each a figure or a note on why it cannot be drawn."""
+    plots = _OptunaPlots(study)
+    return [(title, _figure_or_note(draw, f"The {title} plot {why}." if why else None))
+            for title, draw, why in plots.listed()]
 
-    trials = study.get_trials(deepcopy=False)
-    n_complete = sum(t.state.name == "COMPLETE" for t in trials)
-    has_steps = any(t.intermediate_values for t in trials)
-    need_complete = f"needs a complete trial; this study has {n_complete}"
-    multi = pareto.is_multi_objective(study)
-    # Optuna's single-target plots need a target for a multi-objective study: the study's
-    # metric. Its trials report no epochs (they cannot be pruned).
-    metric = record.study_metric(study)
-    on = {"target": pareto.accuracy, "target_name": metric} if multi else \
-        {"target_name": metric}
-    steps_note = ("has nothing to show: multi-objective trials report no per-epoch values, as "
-                  "Optuna cannot prune them" if multi else "needs a trial that reported an epoch")
-    enough = n_complete >= MIN_IMPORTANCE_TRIALS
-    importances: dict[str, float] = {}
-    if enough:
+
+class _OptunaPlots:
+    """``optuna.visualization``'s plots of one study, with hpo's axes and titles."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self.trials = trials = study.get_trials(deepcopy=False)
+        self.n_complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        self.multi = pareto.is_multi_objective(study)
+        # Optuna's single-target plots need a target for a multi-objective study: the study's
+        # metric. Its trials report no epochs (they cannot be pruned).
+        self.metric = metric = record.study_metric(study)
+        self.on = {"target": pareto.accuracy, "target_name": metric} if self.multi else \
+            {"target_name": metric}
+        self.enough = self.n_complete >= MIN_IMPORTANCE_TRIALS
+        importances = self._importances() if self.enough else {}
+        self.important = bool(importances)
+        self.varied = [n for n, _ in sorted(importances.items(), key=lambda kv: -kv[1])] or \
+            _varied_names(trials)
+        self.shown = self.varied[:MAX_PLOTTED_PARAMS] or None
+
+    def _importances(self) -> dict[str, float]:
+        from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
         try:
-            importances = get_param_importances(
-                study, evaluator=FanovaImportanceEvaluator(seed=0),
-                target=pareto.accuracy if multi else None)
+            return get_param_importances(self.study, evaluator=FanovaImportanceEvaluator(seed=0),
+                                         target=pareto.accuracy if self.multi else None)
         except (ValueError, RuntimeError):
-            importances = {}
-    varied = [n for n, _ in sorted(importances.items(), key=lambda kv: -kv[1])] or \
-        _varied_names(trials)
-    shown = varied[:MAX_PLOTTED_PARAMS] or None
-    which = (f"the {len(shown)} most important of {len(varied)} dimensions" if importances
-             else f"{len(shown)} of the {len(varied)} searched dimensions") if shown and \
-        len(varied) > len(shown) else None
+            return {}
 
-    def history() -> Figure:
-        return _axes(vis.plot_optimization_history(study, **on), "trial", metric)
+    def listed(self) -> list[tuple[str, Callable[[], Figure], str | None]]:
+        """(title, draw, why it cannot be drawn or None) for each plot."""
+        from optuna import visualization as vis
 
-    def intermediate() -> Figure:
-        figure = vis.plot_intermediate_values(study)
+        study, metric, on, multi = self.study, self.metric, self.on, self.multi
+        complete = None if self.n_complete else \
+            f"needs a complete trial; this study has {self.n_complete}"
+        steps = None if any(t.intermediate_values for t in self.trials) else (
+            "has nothing to show: multi-objective trials report no per-epoch values, as Optuna "
+            "cannot prune them" if multi else "needs a trial that reported an epoch")
+        few = None if self.enough else (
+            f"needs at least {MIN_IMPORTANCE_TRIALS} complete trials to say more than noise; "
+            f"this study has {self.n_complete}")
+        which = f" ({self.which})" if self.which else ""
+        plots: list[tuple[str, Callable[[], Figure], str | None]] = [
+            ("optimization history", self.history, complete),
+            (f"intermediate values ({metric} per epoch)", self.intermediate, steps),
+            ("parameter importances" + (f" for {metric}" if multi else ""), self.importance,
+             few),
+            ("parallel coordinate" + which,
+             lambda: vis.plot_parallel_coordinate(study, params=self.shown, **on), complete),
+            ("slice" + which,
+             lambda: _axes(vis.plot_slice(study, params=self.shown, **on), None, metric),
+             complete),
+        ]
+        if multi:
+            plots.insert(0, ("Pareto front", lambda: vis.plot_pareto_front(study), complete))
+        return plots
+
+    @property
+    def which(self) -> str | None:
+        """Which dimensions the per-parameter plots show, when not all of them."""
+        shown, varied = self.shown, self.varied
+        if not shown or len(varied) <= len(shown):
+            return None
+        return (f"the {len(shown)} most important of {len(varied)} dimensions"
+                if self.important else f"{len(shown)} of the {len(varied)} searched dimensions")
+
+    def history(self) -> Figure:
+        from optuna import visualization as vis
+
+        return _axes(vis.plot_optimization_history(self.study, **self.on), "trial", self.metric)
+
+    def intermediate(self) -> Figure:
+        from optuna import visualization as vis
+
+        figure = vis.plot_intermediate_values(self.study)
         for trace in figure.data:  # Optuna's steps count epochs from 0; hpo from 1
             if trace.x is not None:
                 trace.x = [x + 1 for x in trace.x]
-        return _axes(figure, "epoch", metric)
+        return _axes(figure, "epoch", self.metric)
 
-    def importance() -> Figure:
+    def importance(self) -> Figure:
+        from optuna import visualization as vis
+        from optuna.importance import FanovaImportanceEvaluator
+
         figure = vis.plot_param_importances(
-            study, evaluator=FanovaImportanceEvaluator(seed=0), **on)
-        figure.update_layout(title=f"Hyperparameter importances for {metric}, from "
-                                   f"{n_complete} complete trials (fANOVA)")
+            self.study, evaluator=FanovaImportanceEvaluator(seed=0), **self.on)
+        figure.update_layout(title=f"Hyperparameter importances for {self.metric}, from "
+                                   f"{self.n_complete} complete trials (fANOVA)")
         return figure
-
-    plots: list[tuple[str, Callable[[], Figure], str | None]] = [
-        ("optimization history", history, None if n_complete else need_complete),
-        (f"intermediate values ({metric} per epoch)", intermediate,
-         None if has_steps else steps_note),
-        ("parameter importances" + (f" for {metric}" if multi else ""), importance,
-         None if enough else
-         f"needs at least {MIN_IMPORTANCE_TRIALS} complete trials to say more than noise; this "
-         f"study has {n_complete}"),
-        ("parallel coordinate" + (f" ({which})" if which else ""),
-         lambda: vis.plot_parallel_coordinate(study, params=shown, **on),
-         None if n_complete else need_complete),
-        ("slice" + (f" ({which})" if which else ""),
-         lambda: _axes(vis.plot_slice(study, params=shown, **on), None, metric),
-         None if n_complete else need_complete),
-    ]
-    if multi:
-        plots.insert(0, ("Pareto front", lambda: vis.plot_pareto_front(study),
-                         None if n_complete else need_complete))
-    return [(title, _figure_or_note(draw, f"The {title} plot {why}." if why else None))
-            for title, draw, why in plots]
 
 
 def _varied_names(trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
@@ -457,8 +488,8 @@ def _first_trials(study: optuna.Study, search: Mapping[str, Any]) -> str:
 
 def _summary(study: optuna.Study, best, final: Mapping[str, Any] | None) -> str:
     trials = study.get_trials(deepcopy=False)
-    states = [t.state.name for t in trials]
-    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in STATES if states.count(s))
+    states = [t.state for t in trials]
+    counts = ", ".join(f"{states.count(s)} {s.name.lower()}" for s in STATES if states.count(s))
     attrs = study.user_attrs
     rows = [
         ("model", f"{attrs.get('family', '?')} on {attrs.get('dataset', '?')} "
@@ -518,8 +549,8 @@ def _ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     order = {s: i for i, s in enumerate(STATES)}
 
     def key(t: optuna.trial.FrozenTrial) -> tuple[int, float, int]:
-        value = sign * t.values[0] if t.state.name == "COMPLETE" and t.values else 0.0
-        return order.get(t.state.name, len(order)), value, t.number
+        value = sign * t.values[0] if t.state == TrialState.COMPLETE and t.values else 0.0
+        return order.get(t.state, len(order)), value, t.number
 
     return sorted(trials, key=key)
 

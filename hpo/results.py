@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from hpo import pareto, record
 from hpo.record import INTERRUPTED, SURPLUS, trial_seed
@@ -40,7 +41,7 @@ def results_rows(spec: StudySpec, study: optuna.Study,
             marks[chosen.number] = RECOMMENDED
     rows = []
     for trial in study.trials:
-        if trial.state.name not in ("COMPLETE", "PRUNED", "FAIL"):
+        if not trial.state.is_finished():
             continue
         if trial.user_attrs.get(record.FAIL_REASON) in _NOT_RUN:
             continue
@@ -262,7 +263,7 @@ _ROW_COLUMNS = ("trial", "seed", "state", "validation", "cv_sd", "epochs", "n_pa
 
 
 def _value(trial: optuna.trial.FrozenTrial) -> float | None:
-    if trial.state.name == "COMPLETE" and trial.values:
+    if trial.state == TrialState.COMPLETE and trial.values:
         return trial.values[0]
     # A pruned trial's last reported score says how far it had got.
     if trial.intermediate_values:

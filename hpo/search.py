@@ -8,11 +8,12 @@ exists), and the study, created or resumed. ``run_trials`` then runs one worker'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -239,11 +240,29 @@ def run_trials(
 ) -> None:
     """Run ``n_trials`` trials of ``spec`` in this process (one worker's share). ``warm``: an
     earlier study's trials for the sampler to learn from (``OpenRun.warm``)."""
-    from hpo.objective import failed, make_objective
+    from hpo.objective import make_objective
+
+    spec = spec if spec.metric else spec.for_task(search.task)
+    _set_sampler_and_pruner(spec, study, worker, warm)
+    # Which worker runs each trial, written with the trial's seed when it starts.
+    here = {record.WORKER: worker, record.PROCESS: process_tag()}
+    objective = make_objective(spec, search, builder, start_attrs=here)
+    with _frozen_gc(), interrupt.watch():
+        study.optimize(
+            _gated(objective, spec, here),
+            n_trials=n_trials,
+            timeout=spec.budget.timeout,
+            # A bad trial (diverged, out of memory, an impossible config) fails alone.
+            catch=(Exception,),
+            callbacks=[*callbacks, _stop_when_full(spec.budget.trials)],
+        )
+
+
+def _set_sampler_and_pruner(spec: StudySpec, study: optuna.Study, worker: int,
+                            warm: Sequence[optuna.trial.FrozenTrial]) -> None:
     from hpo.samplers import WarmStartSampler, make_pruner, make_sampler
     from hpo.space import grid_space
 
-    spec = spec if spec.metric else spec.for_task(search.task)
     # Each worker, and each resumed run, gets its own sampler seed: no replayed draws.
     sampler = make_sampler(
         spec.sampler.name, spec.sampler.options,
@@ -256,21 +275,29 @@ def run_trials(
     deadline = time.monotonic() + spec.budget.timeout if spec.budget.timeout else None
     study.pruner = make_pruner(spec.pruner.name, spec.pruner.options, steps, deadline,
                                unit="fold" if spec.data.cv_folds else "epoch")
-    # Which worker runs each trial, written with the trial's seed when it starts.
-    here = {record.WORKER: worker, record.PROCESS: process_tag()}
-    objective = make_objective(spec, search, builder, start_attrs=here)
+
+
+def _gated(objective: Callable[[optuna.Trial], Any], spec: StudySpec,
+           here: dict[str, Any]) -> Callable[[optuna.Trial], Any]:
+    """``objective``, unless other workers (here or on other machines) filled the study
+    first: then the trial is recorded as not needed and this worker stops."""
+    from hpo.objective import failed
+
     target = spec.budget.trials
 
-    def gated(trial: optuna.Trial) -> float | tuple[float, ...]:
+    def gated(trial: optuna.Trial) -> Any:
         # Fewer than ``target`` trials are numbered below one numbered under ``target``: only
         # a later trial needs to read the study to know.
         if trial.number >= target and count_claimed(trial.study, below=trial.number) >= target:
-            # Other workers (here or on other machines) filled the study first.
             set_user_attrs(trial, {**here, record.FAIL_REASON: SURPLUS})
             trial.study.stop()
             return failed(spec)
         return objective(trial)
 
+    return gated
+
+
+def _stop_when_full(target: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
     def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         # Queued trials ([[enqueue]], a warm start) are still to run here: not a reason to stop.
         # A trial that finished although Ctrl-C came (TensorFlow swallowed it) ends the run.
@@ -278,29 +305,28 @@ def run_trials(
         if count_claimed(study, queued=False) >= target:
             study.stop()
 
-    # What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside from
-    # the cyclic garbage collector, a full collection between trials scans only what trials
-    # made, ~150 ms every GC_EVERY trials instead of ~250 ms (bench/overhead.py).
+    return stop_when_full
+
+
+@contextlib.contextmanager
+def _frozen_gc() -> Iterator[None]:
+    """What is alive now (TensorFlow, Keras, the data) lives as long as the run: set aside
+    from the cyclic garbage collector, a full collection between trials scans only what
+    trials made, ~150 ms every GC_EVERY trials instead of ~250 ms (bench/overhead.py).
+
+    A young collection once 100 000 more objects are allocated than freed, not Python's 700:
+    a trial's Keras build and storage calls make tens of thousands of objects, most freed by
+    reference counting before a collection would look at them (bench/overhead.py: 158 ms a
+    trial outside model.fit at 700, 118-133 at 20 000, 106-111 at 100 000; collecting the
+    young generation after every trial instead cost more, 142-169). A trial's cycles still go
+    at the full collection every GC_EVERY trials (hpo.objective).
+    """
     gc.collect()
     gc.freeze()
-    # A young collection once 100 000 more objects are allocated than freed, not Python's 700:
-    # a trial's Keras build and storage calls make tens of thousands of objects, most freed by
-    # reference counting before a collection would look at them (bench/overhead.py: 158 ms a
-    # trial outside model.fit at 700, 118-133 at 20 000, 106-111 at 100 000; collecting the
-    # young generation after every trial instead cost more, 142-169). A trial's cycles still
-    # go at the full collection every GC_EVERY trials (hpo.objective).
     threshold = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
     try:
-        with interrupt.watch():
-            study.optimize(
-                gated,
-                n_trials=n_trials,
-                timeout=spec.budget.timeout,
-                # A bad trial (diverged, out of memory, an impossible config) fails alone.
-                catch=(Exception,),
-                callbacks=[*callbacks, stop_when_full],
-            )
+        yield
     finally:
         gc.set_threshold(*threshold)
         gc.unfreeze()

@@ -29,6 +29,7 @@ from hpo.space import (
     builder_dimension,
     project,
 )
+from hpo.tasks import CLASSIFICATION, DEFAULT_METRIC, REGRESSION, TASKS
 
 
 def read_only(mapping: Mapping[str, Any]) -> MappingProxyType:
@@ -47,7 +48,6 @@ DATASETS = ("mnist", "digits", "npz", "csv", "images", "arrays")
 # The built-in model builders (hpo.models.mlp and hpo.models.cnn); any other model is a
 # builder named "module:function".
 FAMILIES = ("mlp", "cnn")
-TASKS = ("classification", "regression")
 SCALES = ("auto", "none", "unit", "standardize")
 COLOR_MODES = ("rgb", "grayscale", "rgba")
 # Validation metrics whose better direction hpo knows; any other metric the model logs can be
@@ -59,7 +59,6 @@ METRICS = {
     "val_precision": "maximize", "val_recall": "maximize",
 }
 DIRECTIONS = ("maximize", "minimize")
-DEFAULT_METRIC = {"classification": "val_accuracy", "regression": "val_loss"}
 # What the final step retrains and tests: the best trial, or every completed one too (a
 # notebook-style experiment that reports each setting's test score; the best is still the one
 # chosen on validation).
@@ -161,8 +160,6 @@ class StudySpec:
     @property
     def family(self) -> str:
         """The model as a name: "mlp", "cnn", or the builder's "module:function"."""
-        from hpo.builders import builder_name
-
         return builder_name(self.model)
 
     @property
@@ -173,7 +170,7 @@ class StudySpec:
     def directions(self) -> list[str]:
         """One direction per objective. Until ``for_task`` resolves the metric, an unnamed one
         is taken for a classifier's val_accuracy."""
-        first = self.direction or METRICS[self.metric or DEFAULT_METRIC["classification"]]
+        first = self.direction or METRICS[self.metric or DEFAULT_METRIC[CLASSIFICATION]]
         return [first if name in ("metric", "accuracy") else OBJECTIVES[name]
                 for name in self.objectives]
 
@@ -182,7 +179,7 @@ class StudySpec:
         does not fit the task."""
         metric = self.metric or DEFAULT_METRIC[task]
         scores_classes = any(k in metric for k in ("accuracy", "auc", "precision", "recall"))
-        if task == "regression" and scores_classes:
+        if task == REGRESSION and scores_classes:
             raise SpecError(f"{self.source} [objective] metric: {metric!r} scores "
                             f"classification, but this study's task is {task}; use val_loss, "
                             f"val_mae or val_rmse (or set [data] task)")
@@ -290,7 +287,6 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise SpecError(f"{source}: description: expected a string")
-
     base_dir = str(Path(source).resolve().parent) if source.endswith(".toml") else None
     data = _parse_data({**({"base_dir": base_dir} if base_dir else {}),
                         **_table(raw, "data", source)}, f"{source} [data]")
@@ -300,10 +296,26 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     _reject_unknown(budget_raw, _BUDGET_KEYS, f"{source} [budget]")
     budget = Budget(**budget_raw)
     _check_budget(budget, f"{source} [budget]")
-
     objectives = _parse_objectives(raw.get("objectives", ["metric"]), source)
-    # A study file without [sampler] or [pruner] gets hpo's measured defaults (see
-    # hpo.samplers.DEFAULT_SAMPLER); one that names a sampler gets Optuna's own options for it.
+    sampler, pruner = _parse_search(raw, objectives, source)
+    space = _parse_space(_table(raw, "space", source), family, source)
+    enqueued, links = _parse_starts(raw, space, family, sampler, source)
+    spec = StudySpec(
+        name=name, description=description, model=model, seed=seed, data=data,
+        budget=budget, sampler=sampler, pruner=pruner, space=MappingProxyType(space),
+        source=source, enqueue=enqueued, final=_parse_final(raw, source),
+        final_seeds=_parse_final_seeds(raw, source), objectives=objectives, metric=metric,
+        direction=direction, **links, **_parse_links(raw, name, source),
+    )
+    _check_objectives_fit(spec, f"{source} [sampler]", f"{source} [pruner]")
+    _check_grid(spec)
+    return spec
+
+
+def _parse_search(raw: Mapping[str, Any], objectives: tuple[str, ...], source: str
+                  ) -> tuple[Component, Component]:
+    """[sampler] and [pruner]. A study file without them gets hpo's measured defaults (see
+    hpo.samplers.DEFAULT_SAMPLER); one that names a sampler gets Optuna's own options for it."""
     sampler = _parse_component(_table(raw, "sampler", source) or DEFAULT_SAMPLER, "tpe",
                                f"{source} [sampler]")
     check_sampler(sampler.name, sampler.options, f"{source} [sampler]")
@@ -312,8 +324,11 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
         _table(raw, "pruner", source) or ({"name": "none"} if len(objectives) > 1
                                           else DEFAULT_PRUNER), "median", f"{source} [pruner]")
     check_pruner(pruner.name, pruner.options, f"{source} [pruner]")
+    return sampler, pruner
 
-    space_raw = _table(raw, "space", source)
+
+def _parse_space(space_raw: Mapping[str, Any], family: str | None, source: str
+                 ) -> dict[str, Domain]:
     # A builder of the user's may suggest names of its own; the built-in ones know only hpo's.
     space = {key: parse_domain(key, value, f"{source} [space]", builder=family is None)
              for key, value in space_raw.items()}
@@ -327,6 +342,13 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
             raise SpecError(f"{source} [space] {key}: only the {', '.join(sorted(families))} "
                             f"family has it, this study is family = \"{family}\"; remove it "
                             f"or change the family")
+    return space
+
+
+def _parse_starts(raw: Mapping[str, Any], space: Mapping[str, Domain], family: str | None,
+                  sampler: Component, source: str
+                  ) -> tuple[tuple[Mapping[str, Any], ...], dict[str, Any]]:
+    """The configurations tried first: [[enqueue]], else the family's textbook network."""
     enqueue = raw.get("enqueue", [])
     if not isinstance(enqueue, list) or not all(isinstance(e, dict) for e in enqueue):
         raise SpecError(f"{source}: enqueue: expected [[enqueue]] tables, one per "
@@ -334,23 +356,36 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
     enqueued = tuple(MappingProxyType(_parse_enqueued(e, space, f"{source} [[enqueue]] #{i}",
                                                       builder=family is None))
                      for i, e in enumerate(enqueue, start=1))
-    links: dict[str, Any] = {}
-    if "enqueue" not in raw and family in STARTS and sampler.name != "grid":
-        # The family's textbook network first, as far as this study's space allows it (a grid
-        # is tried as it is); `enqueue = []` turns it off.
-        starts = [project(start, space, clip=True) for start in STARTS[family]]
-        # In a narrow space two starts can become one: tried once.
-        unique = [s for i, s in enumerate(starts) if s and s not in starts[:i]]
-        enqueued = tuple(MappingProxyType(s) for s in unique)
-        links["textbook"] = bool(enqueued)
-    final_seeds = raw.get("final_seeds", 3)
-    if not _is_int(final_seeds) or final_seeds < 1:
-        raise SpecError(f"{source}: final_seeds: got {final_seeds!r}; expected an integer >= 1 "
-                        f"(how many times the final step retrains the best trial)")
+    if "enqueue" in raw or family not in STARTS or sampler.name == "grid":
+        return enqueued, {}
+    # The family's textbook network first, as far as this study's space allows it (a grid is
+    # tried as it is); `enqueue = []` turns it off.
+    starts = [project(start, space, clip=True) for start in STARTS[family]]
+    # In a narrow space two starts can become one: tried once.
+    unique = [s for i, s in enumerate(starts) if s and s not in starts[:i]]
+    enqueued = tuple(MappingProxyType(s) for s in unique)
+    return enqueued, {"textbook": bool(enqueued)}
+
+
+def _parse_final(raw: Mapping[str, Any], source: str) -> str:
     final = raw.get("final", "best")
     if final not in FINALS:
         raise SpecError(f"{source}: final: got {final!r}; expected one of {', '.join(FINALS)} "
                         f"(\"each\" retrains and tests every completed trial)")
+    return final
+
+
+def _parse_final_seeds(raw: Mapping[str, Any], source: str) -> int:
+    final_seeds = raw.get("final_seeds", 3)
+    if not _is_int(final_seeds) or final_seeds < 1:
+        raise SpecError(f"{source}: final_seeds: got {final_seeds!r}; expected an integer >= 1 "
+                        f"(how many times the final step retrains the best trial)")
+    return final_seeds
+
+
+def _parse_links(raw: Mapping[str, Any], name: str, source: str) -> dict[str, str | None]:
+    """``follows``, ``then`` and ``warm_start``: the names of other studies."""
+    links = {}
     for key in ("follows", "then", "warm_start"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or not value or value == name):
@@ -358,28 +393,7 @@ def parse_spec(raw: Mapping[str, Any], name: str, source: str = "<dict>") -> Stu
                      else "another study in studies/")
             raise SpecError(f"{source}: {key}: got {value!r}; expected the name of {where}")
         links[key] = value
-    spec = StudySpec(
-        name=name,
-        description=description,
-        model=model,
-        seed=seed,
-        data=data,
-        budget=budget,
-        sampler=sampler,
-        pruner=pruner,
-        space=MappingProxyType(space),
-        source=source,
-        enqueue=enqueued,
-        final=final,
-        final_seeds=final_seeds,
-        objectives=objectives,
-        metric=metric,
-        direction=direction,
-        **links,
-    )
-    _check_objectives_fit(spec, f"{source} [sampler]", f"{source} [pruner]")
-    _check_grid(spec)
-    return spec
+    return links
 
 
 def _parse_objectives(raw: Any, source: str) -> tuple[str, ...]:
@@ -659,3 +673,10 @@ def _reject_unknown(raw: Mapping[str, Any], allowed: set[str], where: str) -> No
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def builder_name(model: str | Callable[..., Any]) -> str:
+    """How a study, a config and the dashboard name a builder: "mlp", or "module:function"."""
+    if isinstance(model, str):
+        return model
+    return f"{model.__module__}:{model.__qualname__}"

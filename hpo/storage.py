@@ -27,6 +27,7 @@ from hpo.record import FAIL_REASON, INTERRUPTED, PROCESS, SURPLUS
 DEFAULT_STORAGE = "sqlite:///hpo.db"
 GRACE_FACTOR = 4  # heartbeats a running trial may miss before it is taken for dead
 MAX_RETRY = 2  # a trial whose worker died is re-run at most this many times
+FINISHED = tuple(s for s in optuna.trial.TrialState if s.is_finished())  # as Optuna decides
 
 
 def check_url(url: str) -> str:

@@ -18,7 +18,6 @@ configuration is retrained on train + validation and tested once::
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from typing import Any
 import optuna
 
 from hpo import interrupt
-from hpo.errors import HpoError
-from hpo.search import RunSetup, enqueue_first, open_run, process_tag, run_trials
+from hpo.pipeline import Outcome, Pipeline
+from hpo.search import RunSetup
 from hpo.spec import parse_spec
-from hpo.storage import DEFAULT_STORAGE, check_url, count_finished
+from hpo.storage import DEFAULT_STORAGE, check_url
 
 logger = logging.getLogger("hpo")
 
@@ -107,73 +106,49 @@ def tune(
     if tf_logger.level == logging.NOTSET:  # "triggered tf.function retracing": each trial is a
         tf_logger.setLevel(logging.ERROR)  # new model, retracing is expected
     name = study_name or f"tune-{getattr(build, '__name__', 'model')}"
-    objective = {k: v for k, v in (("metric", metric), ("direction", direction)) if v}
-    data = {"dataset": "arrays", "validation_size": validation_size, "test_size": test_size,
-            "scale": scale, "cv_folds": cv_folds, **({"task": task} if task else {})}
-    raw = {
-        "model": build, "seed": seed, "data": data, "objective": objective,
-        "final_seeds": final_seeds,
-        "budget": {"trials": trials, "max_epochs": max_epochs,
-                   **({"patience": patience} if patience is not None else {}),
-                   **({"timeout": timeout} if timeout else {})},
-        "space": dict(space or {}), "enqueue": [dict(e) for e in enqueue],
-        **({"warm_start": warm_start} if warm_start else {}),
-    }
-    for key, value in (("sampler", sampler), ("pruner", pruner)):
-        if value is not None:
-            raw[key] = {"name": value} if isinstance(value, str) else dict(value)
-    spec = parse_spec(raw, name=name, source=f"hpo.tune({name})")
+    spec = parse_spec(_study_definition(build, locals()), name=name, source=f"hpo.tune({name})")
     setup = RunSetup(spec, name, check_url(storage),
                      Path(out_dir) if out_dir else Path("runs") / name)
-    run = open_run(setup, arrays=(x, y, x_test, y_test))
-    spec, study = run.spec, run.study
-    enqueue_first(spec, study, run.warm)
-    remaining = spec.budget.trials - count_finished(study)
-    if remaining > 0:
-        from hpo.progress import TrialProgress
+    outcome = Pipeline(setup, arrays=(x, y, x_test, y_test), final=final, progress=verbose,
+                       say=logger.info if verbose else _quiet).run()
+    return _result(outcome)
 
-        callbacks = [TrialProgress(spec.budget.trials, count_finished(study))] if verbose else []
-        started = datetime.datetime.now()
-        try:
-            run_trials(spec, study, run.data.search, remaining, callbacks=callbacks,
-                       builder=run.builder, warm=run.warm)
-        except KeyboardInterrupt:
-            from hpo.storage import fail_orphans
 
-            fail_orphans(run.storage, study, {process_tag()}, started)
-            raise
+def _study_definition(build: Callable[..., Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """``tune``'s arguments as a study file's tables (``hpo.spec.parse_spec`` checks them)."""
+    a = dict(args)
+    objective = {k: a[k] for k in ("metric", "direction") if a[k]}
+    data = {"dataset": "arrays", "validation_size": a["validation_size"],
+            "test_size": a["test_size"], "scale": a["scale"], "cv_folds": a["cv_folds"],
+            **({"task": a["task"]} if a["task"] else {})}
+    budget = {"trials": a["trials"], "max_epochs": a["max_epochs"],
+              **({"patience": a["patience"]} if a["patience"] is not None else {}),
+              **({"timeout": a["timeout"]} if a["timeout"] else {})}
+    raw: dict[str, Any] = {
+        "model": build, "seed": a["seed"], "data": data, "objective": objective,
+        "final_seeds": a["final_seeds"], "budget": budget, "space": dict(a["space"] or {}),
+        "enqueue": [dict(e) for e in a["enqueue"]],
+        **({"warm_start": a["warm_start"]} if a["warm_start"] else {}),
+    }
+    for key in ("sampler", "pruner"):
+        if a[key] is not None:
+            raw[key] = {"name": a[key]} if isinstance(a[key], str) else dict(a[key])
+    return raw
+
+
+def _result(outcome: Outcome) -> TuneResult:
     from hpo import pareto
 
-    best = pareto.best_trial(study)
-    outcome = TuneResult(study, spec.metric, dict(best.params) if best else {},
-                         best.values[0] if best else None, out_dir=setup.out_dir)
-    if final and best is not None:
-        from hpo.final import retrain_and_test_model
-
-        outcome.model, outcome.result = retrain_and_test_model(
-            spec, study, run.data, setup.out_dir, builder=run.builder)
-        outcome.test_score = outcome.result["test_score"]
-        outcome.test_accuracy = outcome.result.get("test_accuracy")
-        outcome.test_mean = outcome.result.get("test_mean", outcome.test_score)
-        outcome.test_ci95 = outcome.result.get("test_ci95")
-        if verbose:
-            logger.info("held-out test %s: %.4g (trial %d retrained, tested once on %d)",
-                        spec.metric.removeprefix("val_"), outcome.test_score,
-                        outcome.result["trial"], outcome.result["n_test"])
-    elif final:
-        raise HpoError(f"no trial of study '{name}' completed, so there is nothing to retrain; "
-                       f"see the trials' fail_reason (study.trials)")
-    _write_outputs(spec, study, setup.out_dir, outcome.result)
-    return outcome
+    run, final = outcome.run, outcome.final or {}
+    best = pareto.best_trial(run.study)
+    return TuneResult(
+        run.study, run.spec.metric, dict(best.params) if best else {},
+        best.values[0] if best else None, test_score=final.get("test_score"),
+        test_accuracy=final.get("test_accuracy"),
+        test_mean=final.get("test_mean", final.get("test_score")),
+        test_ci95=final.get("test_ci95"), model=outcome.model, result=outcome.final,
+        out_dir=run.setup.out_dir)
 
 
-def _write_outputs(spec: Any, study: optuna.Study, out_dir: Path,
-                   final: dict[str, Any] | None) -> None:
-    from hpo.report import write_report
-    from hpo.results import results_rows, tested, write_results
-
-    tests = {n: r["test_score"] for n, r in tested(final).items()} if final else None
-    rows = results_rows(spec, study, tests)
-    if rows:
-        write_results(rows, out_dir)
-    write_report(study, out_dir, final)
+def _quiet(line: str) -> None:
+    """``verbose=False``: the pipeline's lines go nowhere."""

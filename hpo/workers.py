@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import optuna
+from optuna.trial import TrialState
 
 from hpo import interrupt, record
 from hpo.search import RunSetup
 from hpo.spec import reduce_read_only
-from hpo.storage import GRACE_FACTOR, count_finished, heartbeat_seconds
+from hpo.storage import FINISHED, GRACE_FACTOR, count_finished, heartbeat_seconds
 
 logger = logging.getLogger("hpo")
 
@@ -222,16 +223,13 @@ class Supervisor:
         self.workers[index] = _Worker(process, quota)
 
     def _finished(self) -> list[optuna.trial.FrozenTrial]:
-        return self.study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                    optuna.trial.TrialState.PRUNED,
-                                    optuna.trial.TrialState.FAIL))
+        return self.study.get_trials(deepcopy=False, states=FINISHED)
 
     def _still_needed(self) -> int:
         """Trials no live worker will run: the dead workers' unstarted share and re-queues."""
         trials = self.study.get_trials(deepcopy=False)
-        running = sum(t.state.name == "RUNNING" for t in trials)
-        started = {i: sum(t.user_attrs.get(record.WORKER) == i and t.state.name != "WAITING"
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        started = {i: sum(t.user_attrs.get(record.WORKER) == i and t.state != TrialState.WAITING
                           for t in trials) for i in self.workers}
         still_to_start = sum(max(0, w.quota - started[i]) for i, w in self.workers.items())
         return self.target - count_finished(self.study) - running - still_to_start

@@ -171,7 +171,7 @@ def test_run_trials_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     # collectable again, at its own thresholds.
     import gc
 
-    from hpo.run import run_trials
+    from hpo.search import run_trials
     from hpo.search import YOUNG_GC_THRESHOLD
 
     spec, data, study = _tiny_study(tmp_path)
@@ -190,7 +190,7 @@ def test_run_trials_marks_each_trial_with_its_worker_and_turns_away_one_too_many
     # columns); a trial started once the study holds its requested number is failed as surplus,
     # without training, and still says who started it.
     from hpo import record
-    from hpo.run import run_trials
+    from hpo.search import run_trials
     from hpo.search import process_tag
     from hpo.storage import SURPLUS
 
