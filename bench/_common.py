@@ -23,12 +23,11 @@ def data_dir(argv_value: str | None) -> Path:
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
-    return "\n".join(lines)
+    """A Markdown table, padded so that it reads as plain text too."""
+    from tabulate import tabulate
+
+    return tabulate([[str(c) for c in row] for row in rows], headers=headers,
+                    tablefmt="github", disable_numparse=True)
 
 
 def record(name: str, command: str, body: str) -> None:

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("hpo")
 
 
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during the search, after the running trials were recorded."""
+
+
 @dataclass
 class Outcome:
     """What one run of the pipeline left: the opened run (spec, data, study) and, when the
@@ -54,7 +58,8 @@ class Pipeline:
     ``arrays``: ``(x, y, x_test, y_test)`` from Python (``hpo.tune``), else the study's data
     set is loaded. ``workers``: processes sharing the search. ``final``: False skips the
     final retrain and test. ``progress``: a line per finished trial (a bar in a terminal).
-    Ctrl-C during the search records the running trials as interrupted and re-raises.
+    Ctrl-C during the search records the running trials as interrupted and raises
+    ``SearchInterrupted`` (a KeyboardInterrupt).
     """
 
     def __init__(self, setup: RunSetup, *, arrays: Arrays | None = None, workers: int = 1,
@@ -115,9 +120,9 @@ class Pipeline:
         started = datetime.datetime.now()
         try:
             self._search(run, remaining, workers, done)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             self.clean_up(run, started)
-            raise
+            raise SearchInterrupted(*e.args) from None
 
     def clean_up(self, run: OpenRun, started: datetime.datetime) -> None:
         """After Ctrl-C: this run's trials left RUNNING are recorded as interrupted."""

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
+PAGE_TEMPLATE = "templates/report.html"
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 TOP_K = 10
@@ -622,34 +623,19 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; padding: 0 1em;
-       color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-.meta, .note { color: #666; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; }
-tr.flag td { background: #fff3cd; } tr.flag td:last-child { color: #8a5300; font-weight: 600; }
-.figure { overflow-x: auto; }
-"""
-
-
 def _page(study: optuna.Study, sections: Sequence[tuple[str, str]]) -> str:
+    """The page: hpo/templates/report.html (its layout and style) filled in."""
+    from importlib import resources
+    from string import Template
+
     from plotly.offline import get_plotlyjs
 
-    name = html.escape(study.study_name)
-    body = "\n".join(f"<section>\n<h2>{html.escape(title)}</h2>\n{content}\n</section>"
-                     for title, content in sections)
-    generated = datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>hpo report: {name}</title>\n<style>{_STYLE}</style>\n"
-        # plotly.js once for every figure on the page, inline: the page needs no network.
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>\n<body>\n"
-        f"<h1>Study {name}</h1>\n<p class=\"meta\">hpo report, generated {generated}</p>\n"
-        f"{body}\n</body>\n</html>\n"
-    )
+    page = Template(resources.files("hpo").joinpath(PAGE_TEMPLATE).read_text("utf-8"))
+    return page.substitute(
+        name=html.escape(study.study_name), plotly=get_plotlyjs(),
+        generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+        sections="\n".join(f"<section>\n<h2>{html.escape(title)}</h2>\n{content}\n</section>"
+                           for title, content in sections))
 
 
 # -- the command line --------------------------------------------------------------------------

@@ -136,13 +136,11 @@ def write_results(rows: Sequence[Mapping[str, Any]], out_dir: Path,
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
                    ) -> str:
     """A Markdown table, readable as plain text too: columns padded to their widths."""
+    from tabulate import tabulate
+
     columns = list(columns or (rows[0] if rows else ["trial"]))
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |" for r in cells]
-    return "\n".join(lines)
+    return tabulate(cells, headers=columns, tablefmt="github", disable_numparse=True)
 
 
 # Short column names for the terminal summary (the files keep the full names).

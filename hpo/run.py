@@ -24,7 +24,7 @@ from hpo._cli import (
     run_cli,
 )
 from hpo.errors import HpoError
-from hpo.pipeline import Pipeline
+from hpo.pipeline import Pipeline, SearchInterrupted
 from hpo.samplers import PRUNERS, SAMPLERS
 from hpo.search import RunSetup
 from hpo.spec import StudySpec, available_studies, load_spec
@@ -111,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
                         say=lambda line: print(line, flush=True))
     try:
         outcome = pipeline.run()
-    except KeyboardInterrupt:
+    except SearchInterrupted:
         print("interrupted: every finished trial is stored and the running ones are "
               "recorded as failed; the final step was skipped. Rerun the same command "
               "to resume.", file=sys.stderr)
