@@ -43,6 +43,24 @@ class RunSetup:
     data_dir: str | None = None
     debug: bool = False
 
+    def __post_init__(self) -> None:
+        check_out_dir(self.out_dir)
+
+
+def check_out_dir(path: Path) -> None:
+    """HpoError unless results can be written to ``path``: a folder there, or one that can be
+    made (its nearest existing parent a writable folder). Checked before anything trains."""
+    existing = Path(path)
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    where = f"output folder {str(path)!r} (--out, or hpo.tune's out_dir)"
+    if not existing.is_dir():
+        raise HpoError(f"{where}: {str(existing)!r} is a file, not a folder; name a folder "
+                       f"(it is made if missing), or move the file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise HpoError(f"{where}: cannot write in {str(existing)!r}; name a folder you can "
+                       f"write to")
+
 
 @dataclass
 class OpenRun:

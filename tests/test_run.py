@@ -171,8 +171,7 @@ def test_run_trials_leaves_the_garbage_collector_as_it_found_it(tmp_path):
     # collectable again, at its own thresholds.
     import gc
 
-    from hpo.search import run_trials
-    from hpo.search import YOUNG_GC_THRESHOLD
+    from hpo.search import YOUNG_GC_THRESHOLD, run_trials
 
     spec, data, study = _tiny_study(tmp_path)
     before = gc.get_threshold()
@@ -190,8 +189,7 @@ def test_run_trials_marks_each_trial_with_its_worker_and_turns_away_one_too_many
     # columns); a trial started once the study holds its requested number is failed as surplus,
     # without training, and still says who started it.
     from hpo import record
-    from hpo.search import run_trials
-    from hpo.search import process_tag
+    from hpo.search import process_tag, run_trials
     from hpo.storage import SURPLUS
 
     spec, data, study = _tiny_study(tmp_path)  # 3 trials
@@ -207,3 +205,28 @@ def test_run_trials_marks_each_trial_with_its_worker_and_turns_away_one_too_many
     assert surplus[record.FAIL_REASON] == SURPLUS
     assert (surplus[record.WORKER], surplus[record.PROCESS]) == (1, process_tag())
     assert record.HISTORY not in surplus  # nothing trained
+
+
+def test_an_output_folder_that_is_a_file_stops_the_run_before_anything_is_stored(tmp_path):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "tiny.toml").write_text(TINY_STUDY)
+    (tmp_path / "taken").write_text("a file the user keeps")
+    result = run_hpo(["--study", "tiny", "--out", "taken/run"], tmp_path, timeout=60)
+    assert_setup_error(result, "'taken/run'", "is a file, not a folder", cwd=tmp_path)
+    assert (tmp_path / "taken").read_text() == "a file the user keeps"
+
+
+def test_hpo_tune_checks_its_out_dir_before_training(tmp_path):
+    import numpy as np
+
+    import hpo
+
+    (tmp_path / "taken").write_text("")
+
+    def build(trial):  # never called: the check comes first
+        raise AssertionError("the builder ran before the output folder was checked")
+
+    with pytest.raises(hpo.HpoError, match="is a file, not a folder"):
+        hpo.tune(build, np.zeros((20, 3)), np.zeros(20), out_dir=tmp_path / "taken",
+                 storage=f"sqlite:///{tmp_path / 't.db'}")
+    assert not (tmp_path / "t.db").exists()
