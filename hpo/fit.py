@@ -119,48 +119,13 @@ def released_gradients() -> Iterator[None]:
                     del registry[name]
 
 
-# The global seeds whose kernels TensorFlow's eager cache may hold (since it was last emptied).
-_SEEDS_KEPT: set[int] = set()
-
-
 def new_session(seed: int, free_memory: bool = False) -> None:
-    """``keras.backend.clear_session`` then ``keras.utils.set_random_seed(seed)``, keeping
-    TensorFlow's eager kernel cache while ``seed`` is new to this process.
+    """A fresh Keras session under ``seed``: ``keras.backend.clear_session`` (with a full
+    garbage collection when ``free_memory``), then ``keras.utils.set_random_seed``.
 
-    Both calls empty that cache, so each model built after them instantiated its eager kernels
-    again (variable handles, initializers, assignments): ~20 ms a trial, a third of what a
-    trial spends outside ``model.fit`` (bench/overhead.py). The cache only matters to
-    reproducibility through TensorFlow's stateful random ops (``tf.random.uniform`` run
-    eagerly): a cached kernel goes on from where its stream stopped. Such a kernel is keyed by
-    its seeds, which begin with the global seed, so under a seed this process has not used,
-    no cached kernel can be reused. A seed used before (the final retrain of a trial, a fold
-    after the first) clears the cache, as Keras does. Keras's own random ops are stateless.
-
-    With ``free_memory`` (a full garbage collection, every few trials) the cache is cleared
-    too: it holds a kernel per variable shape, and a study that samples widths would grow it
-    by ~0.5 MB a trial (bench/memory.py: +110 MB over 100 trials kept for good,
-    +59 MB cleared every 10).
-    (Seeds set outside hpo are not known here: code that draws from stateful ops under a seed
-    that a later search in the same process will use calls ``keras.backend.clear_session()``
-    after it.)
+    Both empty TensorFlow's eager kernel cache, so each model rebuilds its kernels (~20 ms a
+    trial, 0.2% of a 10-second trial). An earlier version kept the cache by replacing a private
+    TensorFlow function during these calls; it went, as hpo does not patch its dependencies.
     """
-    from tensorflow.python.eager import context
-
-    tfe = getattr(context, "pywrap_tfe", None)
-    clear = getattr(tfe, "TFE_ContextClearCaches", None)
-    keep = not free_memory and seed not in _SEEDS_KEPT and clear is not None
-    if keep:
-        tfe.TFE_ContextClearCaches = _keep
-    else:
-        _SEEDS_KEPT.clear()  # the cache is emptied: what it holds next is this seed's
-    _SEEDS_KEPT.add(seed)
-    try:
-        keras.backend.clear_session(free_memory=free_memory)
-        keras.utils.set_random_seed(seed)
-    finally:
-        if keep:
-            tfe.TFE_ContextClearCaches = clear
-
-
-def _keep(handle: object) -> None:
-    """In place of TensorFlow's cache clearing, inside ``new_session``."""
+    keras.backend.clear_session(free_memory=free_memory)
+    keras.utils.set_random_seed(seed)
