@@ -33,7 +33,6 @@ from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
 from hpo.space import Run, param, sampling
 from hpo.spec import StudySpec
-from hpo.storage import set_user_attrs
 from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ class Objective:
         seed = trial_seed(spec, trial.number)
         new_session(seed, free_memory=trial.number % GC_EVERY == 0)
         # At once: which worker runs the trial (hpo.workers counts the running trials by it).
-        set_user_attrs(trial, {**self.start_attrs, record.SEED: seed})
+        record.set_user_attrs(trial, {**self.start_attrs, record.SEED: seed})
         done = _Trained([self.recorder()])
         try:
             value = self._train(trial, done, seed)
@@ -314,7 +313,7 @@ class Objective:
             attrs[record.BEST_EPOCH] = done.best_epoch
             # What its schedule spanned, for the retrain (a rerun may change max_epochs).
             attrs[record.MAX_EPOCHS] = self.spec.budget.max_epochs
-        set_user_attrs(trial, attrs)
+        record.set_user_attrs(trial, attrs)
 
 
 def _guard_reason(trial: optuna.Trial) -> str | None:

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from hpo import dashboard, pareto, record
 from hpo.errors import HpoError
 from hpo.search import OpenRun, RunSetup, enqueue_first, open_run, process_tag
-from hpo.storage import FINISHED, count_finished, dashboard_command, mask
+from hpo.storage import FINISHED, count_finished, mask
 
 if TYPE_CHECKING:
     import keras
@@ -187,7 +187,7 @@ class Pipeline:
                  f"({splits} / {len(run.data.test)} test, sealed), scored on {spec.metric} "
                  f"({spec.direction}), storage {mask(setup.url)}")
         self.say(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
-                 f"{dashboard_command(setup.url)})")
+                 f"optuna-dashboard {mask(setup.url)})")
         if spec.multi_objective:
             goals = ", ".join(f"{d} {spec.metric if o in ('metric', 'accuracy') else o}"
                               for o, d in zip(spec.objectives, spec.directions))

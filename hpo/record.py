@@ -223,3 +223,9 @@ FINAL_SUMMARY = ("trial", "metric", "test_score", "test_accuracy", "test_loss", 
 
 def final_summary(result: Mapping[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in FINAL_SUMMARY if k in result}
+
+
+def set_user_attrs(trial: Any, attrs: Mapping[str, Any]) -> None:
+    """``trial.set_user_attr`` for each item: an Optuna trial, or a ``FixedTrial``."""
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)

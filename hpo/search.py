@@ -23,8 +23,9 @@ import optuna
 
 from hpo import interrupt, pareto, record
 from hpo.errors import HpoError
+from hpo.record import set_user_attrs
 from hpo.spec import StudySpec
-from hpo.storage import SURPLUS, count_claimed, mask, set_user_attrs
+from hpo.storage import SURPLUS, count_claimed, mask
 
 if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
     from hpo.builders import Builder

@@ -13,7 +13,7 @@ import datetime
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -91,12 +91,6 @@ def heartbeat_seconds() -> int:
     if seconds < 1:
         raise StorageError(f"HPO_HEARTBEAT={value!r}: expected whole seconds >= 1")
     return seconds
-
-
-def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
-    """``trial.set_user_attr`` for each item (a ``FixedTrial`` takes them too)."""
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
@@ -281,10 +275,6 @@ def open_study(
 
 _RESOLVE = ("Use another --storage, or delete the study with: optuna delete-study --storage "
             "{url} --study-name {name}")
-
-
-def dashboard_command(url: str) -> str:
-    return f"optuna-dashboard {mask(url)}"
 
 
 def fail_orphans(storage: optuna.storages.BaseStorage, study: optuna.Study,

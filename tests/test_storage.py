@@ -92,7 +92,7 @@ def test_connection_errors_do_not_show_the_password():
 
 
 def test_a_fixed_trial_takes_the_attributes_too():
-    from hpo.storage import set_user_attrs
+    from hpo.record import set_user_attrs
 
     trial = optuna.trial.FixedTrial({"units": 8})  # has no study
     set_user_attrs(trial, {"epochs": 2, "seed": 7})
