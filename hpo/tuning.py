@@ -102,11 +102,12 @@ def tune(
     it, until it holds ``trials`` finished trials. Raises HpoError for a bad setup, before
     anything is stored.
     """
+    arguments = dict(locals())  # first, so that it holds the arguments and nothing else
     tf_logger = logging.getLogger("tensorflow")
     if tf_logger.level == logging.NOTSET:  # "triggered tf.function retracing": each trial is a
         tf_logger.setLevel(logging.ERROR)  # new model, retracing is expected
     name = study_name or f"tune-{getattr(build, '__name__', 'model')}"
-    spec = parse_spec(_study_definition(build, locals()), name=name, source=f"hpo.tune({name})")
+    spec = parse_spec(_study_definition(build, arguments), name=name, source=f"hpo.tune({name})")
     setup = RunSetup(spec, name, check_url(storage),
                      Path(out_dir) if out_dir else Path("runs") / name)
     outcome = Pipeline(setup, arrays=(x, y, x_test, y_test), final=final, progress=verbose,
