@@ -50,7 +50,17 @@ def load_builder(model: str | Builder, base_dir: str | Path | None = None,
     folder), then the working directory, then ``more_dirs``, then the installed packages."""
     if callable(model):
         return model
-    reference = BUILTIN.get(model, model)
+    return load_function(BUILTIN.get(model, model), base_dir, *more_dirs, key="model",
+                         shown=model, does="takes an Optuna trial and returns a Keras model")
+
+
+def load_function(reference: str, base_dir: str | Path | None = None,
+                  *more_dirs: str | Path | None, key: str, does: str,
+                  shown: str | None = None) -> Callable[..., Any]:
+    """The function ``reference`` ("module:function") names, found as ``load_builder`` finds
+    one; SpecError naming the study-file ``key`` if it cannot be imported or is not callable.
+    """
+    shown = shown or reference
     module_name, _, attr = reference.partition(":")
     folders = [base_dir, Path.cwd(), *more_dirs]
     for folder in reversed([str(Path(f)) for f in folders if f]):
@@ -60,11 +70,11 @@ def load_builder(model: str | Builder, base_dir: str | Path | None = None,
         module = importlib.import_module(module_name)
     except ImportError as e:
         where = f"{base_dir} or {Path.cwd()}" if base_dir else str(Path.cwd())
-        raise SpecError(f"model: cannot import module '{module_name}' for builder {model!r} "
+        raise SpecError(f"{key}: cannot import module '{module_name}' for {shown!r} "
                         f"({type(e).__name__}: {e}); put {module_name.replace('.', '/')}.py in "
                         f"{where} or install it") from None
     except Exception as e:  # noqa: BLE001 - the user's module failed while importing
-        raise SpecError(f"model: importing module '{module_name}' for builder {model!r} raised "
+        raise SpecError(f"{key}: importing module '{module_name}' for {shown!r} raised "
                         f"{type(e).__name__}: {_first_line(e)}; fix the module") from None
     target: Any = module
     for part in attr.split("."):
@@ -72,12 +82,12 @@ def load_builder(model: str | Builder, base_dir: str | Path | None = None,
         if target is None:
             defined = sorted(n for n, v in vars(module).items()
                              if callable(v) and not n.startswith("_"))
-            raise SpecError(f"model: module '{module_name}' has no '{attr}' (it defines: "
-                            f"{', '.join(defined) or 'nothing callable'}); fix model = "
+            raise SpecError(f"{key}: module '{module_name}' has no '{attr}' (it defines: "
+                            f"{', '.join(defined) or 'nothing callable'}); fix {key} = "
                             f"\"{module_name}:FUNCTION\"")
     if not callable(target):
-        raise SpecError(f"model: {model!r} is a {type(target).__name__}, not a function; name "
-                        f"a function that takes an Optuna trial and returns a Keras model")
+        raise SpecError(f"{key}: {shown!r} is a {type(target).__name__}, not a function; name "
+                        f"a function that {does}")
     return target
 
 
@@ -231,7 +241,6 @@ def probe(spec: StudySpec, data: SearchData, builder: Builder) -> None:
     import keras
     import optuna
 
-    from hpo.fit import Feeder
     from hpo.space import Run, sampling
 
     info = data.info()
@@ -260,7 +269,7 @@ def probe(spec: StudySpec, data: SearchData, builder: Builder) -> None:
                 continue
             used |= context.used | _bases(trial.params)
             if not fitted:
-                _check_metric(spec, model, Feeder, data)
+                _check_metric(spec, model, data)
                 fitted = True
         if not unused(spec.space, used):
             break
@@ -303,12 +312,9 @@ def _bases(names: Iterable[str]) -> set[str]:
     return out
 
 
-def _check_metric(spec: StudySpec, model: keras.Model, feeder_class: Any,
-                  data: SearchData) -> None:
+def _check_metric(spec: StudySpec, model: keras.Model, data: SearchData) -> None:
     """Fit ``model`` one epoch on a few examples and look at what it logs."""
-    n = min(16, len(data.y_train))
-    x, y, x_val, y_val = data.holdout()
-    feeder = feeder_class(x[:n], y[:n], x_val[:n], y_val[:n])
+    feeder = data.probe_feeder(min(16, len(data.y_train)))
     try:
         logged = model.fit(feeder.train(8), validation_data=feeder.validation(), epochs=1,
                            shuffle=False, verbose=0).history

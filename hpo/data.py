@@ -13,7 +13,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
@@ -21,6 +21,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from hpo.errors import DataError
 from hpo.spec import DataSpec
 from hpo.tasks import CLASSIFICATION, REGRESSION
+
+if TYPE_CHECKING:
+    from hpo.fit import Feeder
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,21 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class FinalSplit:
+    """What the final step trains on (train + validation) and tests on, opened once.
+
+    ``test``: ``(x, y)`` arrays or a pipeline; ``wrap(model)``: the model that takes the data as
+    it was read (the preprocessing in front of it); ``preprocessing``: how, for best.json.
+    """
+
+    feeder: Any
+    n_train: int
+    test: Any
+    preprocessing: dict[str, Any]
+    wrap: Any = None
+
+
+@dataclass(frozen=True)
 class SearchData:
     """What the search may see: the training and validation splits, scaled by ``scaling``
     (fitted on the training split alone)."""
@@ -127,6 +145,29 @@ class SearchData:
 
     def holdout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.x_train, self.y_train, self.x_val, self.y_val
+
+    def feeders(self, k: int, seed: int) -> list[Feeder]:
+        """What a trial trains on: the holdout split, or (k >= 2) each of k folds."""
+        from hpo.fit import Feeder
+
+        splits = self.fold_splits(k, seed) if k else [self.holdout()]
+        return [Feeder(*split, seed=seed) for split in splits]
+
+    def probe_feeder(self, n: int) -> Feeder:
+        """The first ``n`` examples of each search split, for a builder's check."""
+        from hpo.fit import Feeder
+
+        return Feeder(self.x_train[:n], self.y_train[:n], self.x_val[:n], self.y_val[:n])
+
+    def final_split(self, test: SealedSplit, seed: int) -> FinalSplit:
+        """Train + validation for the final retrain, scaled by their own statistics, and the
+        test split (opened here, once) scaled with them."""
+        from hpo.fit import Feeder
+
+        x_raw, y_test = test.open()
+        x, y = self.train_and_validation()
+        scaling, x, (x_test,) = self.rescaled(x, [x_raw])
+        return FinalSplit(Feeder(x, y, seed=seed), len(y), (x_test, y_test), scaling.to_json())
 
     def train_and_validation(self) -> tuple[np.ndarray, np.ndarray]:
         """Both search splits joined (scaled as the search saw them)."""

@@ -12,6 +12,7 @@ import logging
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 
 from hpo import interrupt, pareto, record
 from hpo.builders import Builder, describe, load_builder, rebuild, versions
-from hpo.data import Dataset
-from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
+from hpo.data import Dataset, FinalSplit
+from hpo.fit import STEPS_PER_EXECUTION, new_session, released_gradients
 from hpo.objective import rounded, trial_seed
 from hpo.record import best_config
 from hpo.results import tested
@@ -70,25 +71,21 @@ def retrain_and_test_model(
     best = pareto.best_trial(study)
     if best is None:
         raise ValueError(f"study '{study.study_name}' has no completed trial to retrain")
-    x_raw, y_test = data.test.open()
-    # The retrain's inputs are scaled by statistics of its own training data, and the test
-    # split with them.
-    x, y = data.search.train_and_validation()
-    scaling, x, (x_test,) = data.search.rescaled(x, [x_raw])
+    split = data.search.final_split(data.test, spec.seed)
 
     def retrain_and_score(trial: optuna.trial.FrozenTrial) -> tuple[keras.Model, dict[str, Any]]:
         config = dict(best_config(study, trial))
-        config["preprocessing"] = scaling.to_json()
-        model, retrained = _retrain(spec, builder, trial, data, x, y, int(config["epochs"]))
+        config["preprocessing"] = split.preprocessing
+        model, retrained = _retrain(spec, builder, trial, data, split, int(config["epochs"]))
         config.update(seed=trial_seed(spec, trial.number), keras=describe(model),
                       versions=versions())
-        return model, {**config, **_score(spec, model, retrained, data, x_test, y_test)}
+        return model, {**config, **_score(spec, model, retrained, data, split.test)}
 
     model, result = retrain_and_score(best)
     if spec.final_seeds > 1:
-        result.update(_over_seeds(spec, builder, best, data, x, y, x_test, y_test, result))
+        result.update(_over_seeds(spec, builder, best, data, split, result))
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "model.keras")
+    (split.wrap(model) if split.wrap else model).save(out_dir / "model.keras")
     tested = {t.number: retrain_and_score(t)[1] for t in others if t.number != best.number}
     if tested:
         result["others"] = {str(n): record.final_summary(r) for n, r in tested.items()}
@@ -108,22 +105,21 @@ def seeds_for(first: int, n: int) -> list[int]:
 
 
 def _over_seeds(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
-                data: Dataset, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
-                y_test: np.ndarray, first: dict[str, Any]) -> dict[str, Any]:
+                data: Dataset, split: FinalSplit, first: dict[str, Any]) -> dict[str, Any]:
     """Retrain ``trial`` with ``spec.final_seeds - 1`` more seeds and test each: the test
     score's mean, spread and a 95% interval (``interval``). ``first``: the first seed's result.
     """
     seeds = seeds_for(first["seed"], spec.final_seeds)
     scores = [first["test_score"]]
     for seed in seeds[1:]:
-        model, retrained = _retrain(spec, builder, trial, data, x, y, int(first["epochs"]), seed)
-        scores.append(_score(spec, model, retrained, data, x_test, y_test)["test_score"])
+        model, retrained = _retrain(spec, builder, trial, data, split, int(first["epochs"]), seed)
+        scores.append(_score(spec, model, retrained, data, split.test)["test_score"])
     mean = statistics.fmean(scores)
     sd = statistics.stdev(scores)
     metric = first["metric"].removeprefix("val_")
     accuracy_like = metric in ("accuracy", "binary_accuracy", "sparse_categorical_accuracy")
     bounded = any(word in metric for word in ("accuracy", "auc", "precision", "recall"))
-    low, high = interval(mean, sd, len(scores), len(y_test) if accuracy_like else None,
+    low, high = interval(mean, sd, len(scores), first["n_test"] if accuracy_like else None,
                          bounded)
     return {"seeds": seeds, "test_scores": scores, "test_mean": mean, "test_sd": sd,
             "test_ci95": [low, high]}
@@ -191,19 +187,19 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
 
 
 def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial, data: Dataset,
-             x: np.ndarray, y: np.ndarray, epochs: int, seed: int | None = None
+             split: FinalSplit, epochs: int, seed: int | None = None
              ) -> tuple[keras.Model, dict[str, Any]]:
-    """``trial``'s model, trained with ``seed`` (default: the trial's own) on ``x, y`` (train +
-    validation) for ``epochs``."""
+    """``trial``'s model, trained with ``seed`` (default: the trial's own) on the final split's
+    training part (train + validation) for ``epochs``."""
     new_session(trial_seed(spec, trial.number) if seed is None else seed, free_memory=True)
     # The trial's schedule over the max_epochs it ran with, on this run's examples: epoch by
     # epoch the learning rate the trial had (it stops at ``epochs``, the trial's best).
     span = int(trial.user_attrs.get(record.MAX_EPOCHS, spec.budget.max_epochs))
     model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION,
-                    Run(len(y), span))
-    feeder = Feeder(x, y, seed=spec.seed)  # fed as the trial was
+                    Run(split.n_train, span))
+    feeder = split.feeder  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
-                len(y), epochs, trial_seed(spec, trial.number) if seed is None else seed)
+                split.n_train, epochs, trial_seed(spec, trial.number) if seed is None else seed)
     start = time.perf_counter()
     with sampling(fixed=trial.params):
         batch_size = int(param(optuna.trial.FixedTrial(dict(trial.params)), "batch_size"))
@@ -212,26 +208,48 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
         fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
     interrupt.raise_if_requested()  # Ctrl-C that TensorFlow swallowed: no test, no next seed
     return model, {
-        "n_train": int(len(y)),
+        "n_train": int(split.n_train),
         "retrain_seconds": round(time.perf_counter() - start, 2),
         "history": {key: [rounded(v) for v in fitted.history.get(key, [])]
                     for key in dict.fromkeys(keys)},
     }
 
 
+def _evaluate(model: keras.Model, test: Any, outputs: bool
+              ) -> tuple[dict[str, float], np.ndarray | None, np.ndarray]:
+    """The model's metrics on ``test`` (``(x, y)`` arrays or a pipeline), its outputs (when
+    ``outputs``) and the test targets."""
+    if isinstance(test, tuple):
+        x, y = test
+        scores = model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)
+        return scores, model.predict(x, batch_size=1024, verbose=0) if outputs else None, y
+    from hpo.streams import is_batched
+
+    batches = test if is_batched(test) else test.batch(1024)
+    with warnings.catch_warnings():  # a pipeline of unknown length: Keras learns it by reading
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        scores = model.evaluate(batches, verbose=0, return_dict=True)
+    targets, predicted = [], []
+    for x, y in batches:  # a second pass: the targets, and the outputs in the same order
+        targets.append(np.asarray(y))
+        if outputs:
+            predicted.append(np.asarray(model.predict_on_batch(x)))
+    return scores, np.concatenate(predicted) if outputs else None, np.concatenate(targets)
+
+
 def _score(spec: StudySpec, model: keras.Model, retrained: dict[str, Any], data: Dataset,
-           x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
+           test: Any) -> dict[str, Any]:
     """The study's metric on the test split, and for a classifier its accuracy, loss and
     confusion matrix from one pass of predictions."""
     metric = spec.metric.removeprefix("val_")
-    scores = model.evaluate(x_test, y_test, batch_size=1024, verbose=0, return_dict=True)
+    classify = data.search.task == CLASSIFICATION
+    scores, outputs, y_test = _evaluate(model, test, classify)
     result: dict[str, Any] = {"metric": spec.metric}
     if metric not in scores:
         raise ValueError(f"the retrained model logs no {metric} on test; it logs "
                          f"{', '.join(scores)}")
     result["test_score"] = float(scores[metric])
-    if data.search.task == CLASSIFICATION:
-        outputs = model.predict(x_test, batch_size=1024, verbose=0)
+    if classify:
         if outputs.shape[-1] == 1:  # one sigmoid output: the probability of class 1
             predicted = (outputs[:, 0] > 0.5).astype(int)
         else:

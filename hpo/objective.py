@@ -185,8 +185,7 @@ class Objective:
         self.k = spec.data.cv_folds
         self.prune = not spec.multi_objective
         # One Feeder per fold, for the whole process: the arrays become tensors once.
-        splits = data.fold_splits(self.k, spec.seed) if self.k else [data.holdout()]
-        self.feeders = [Feeder(*split, seed=spec.seed) for split in splits]
+        self.feeders = data.feeders(self.k, spec.seed)
         self.guessing = guessing_loss(data)
         self.keys = history_keys(spec.metric)
         self.start_attrs = dict(start_attrs or {})

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import keras
 
     from hpo.data import Arrays
+    from hpo.streams import Pipelines
 
 logger = logging.getLogger("hpo")
 
@@ -62,7 +63,8 @@ class Pipeline:
     ``SearchInterrupted`` (a KeyboardInterrupt).
     """
 
-    def __init__(self, setup: RunSetup, *, arrays: Arrays | None = None, workers: int = 1,
+    def __init__(self, setup: RunSetup, *, arrays: Arrays | Pipelines | None = None,
+                 workers: int = 1,
                  final: bool = True, progress: bool = True,
                  say: Callable[[str], None] | None = None) -> None:
         self.setup = setup
@@ -87,7 +89,8 @@ class Pipeline:
 
     def open(self) -> OpenRun:
         """Data loaded once, the builder checked, the study created or resumed."""
-        run = open_run(self.setup, arrays=self.arrays)
+        run = open_run(self.setup, arrays=self.arrays,
+                       need_test=self.final_wanted and not self.setup.spec.then)
         self._announce(run)
         return run
 
@@ -183,8 +186,9 @@ class Pipeline:
         n_train, n_val = len(search.y_train), len(search.y_val)
         splits = (f"{n_train + n_val} in {spec.data.cv_folds} cross-validation folds"
                   if spec.data.cv_folds else f"{n_train} train / {n_val} validation")
+        test = f"{len(run.data.test)} test" if len(run.data.test) else "a test pipeline"
         self.say(f"study {setup.study_name}: {spec.family} on {run.data.name}, {search.task} "
-                 f"({splits} / {len(run.data.test)} test, sealed), scored on {spec.metric} "
+                 f"({splits} / {test}, sealed), scored on {spec.metric} "
                  f"({spec.direction}), storage {mask(setup.url)}")
         self.say(f"watch it live: {dashboard.command(setup.study_name, setup.url)}  (or: "
                  f"optuna-dashboard {mask(setup.url)})")

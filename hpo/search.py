@@ -30,6 +30,7 @@ from hpo.storage import SURPLUS, count_claimed, mask
 if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
     from hpo.builders import Builder
     from hpo.data import Arrays, Dataset, SearchData
+    from hpo.streams import Pipelines
 
 
 @dataclass(frozen=True)
@@ -80,18 +81,21 @@ class OpenRun:
         return self.setup.spec
 
 
-def open_run(setup: RunSetup, arrays: Arrays | None = None, check: bool = True) -> OpenRun:
+def open_run(setup: RunSetup, arrays: Arrays | Pipelines | None = None, check: bool = True,
+             need_test: bool = False) -> OpenRun:
     """Load the data once, check the builder on it (``check``), then create or resume the
-    study. Raises HpoError, before anything is written to the storage, for a bad setup."""
+    study. ``arrays``: the data given from Python. ``need_test``: the final step will run, so
+    a pipeline without a test part is an error. Raises HpoError, before anything is written
+    to the storage, for a bad setup."""
     from hpo.builders import load_builder, probe
-    from hpo.data import load_dataset
+    from hpo.sources import load
     from hpo.space import signature
     from hpo.storage import open_storage, open_study
 
     if setup.spec.follows:
         setup = _inherit(setup)
     spec = setup.spec
-    data = load_dataset(spec.data, setup.data_dir, seed=spec.seed, arrays=arrays)
+    data = load(spec, setup.data_dir, arrays, need_test=need_test)
     builder = load_builder(spec.model, spec.data.base_dir)
     search = data.search
     spec = spec.for_task(search.task)

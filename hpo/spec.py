@@ -44,7 +44,9 @@ def reduce_read_only(view: MappingProxyType) -> tuple[Any, tuple[dict[str, Any]]
 # which pickle cannot rebuild by itself.
 copyreg.pickle(MappingProxyType, reduce_read_only)
 
-DATASETS = ("mnist", "digits", "npz", "csv", "images", "arrays")
+DATASETS = ("mnist", "digits", "npz", "csv", "images", "arrays", "loader", "pipeline")
+# dataset = "images": where decoded images are kept between epochs.
+CACHES = ("none", "memory", "disk")
 # The built-in model builders (hpo.models.mlp and hpo.models.cnn); any other model is a
 # builder named "module:function".
 FAMILIES = ("mlp", "cnn")
@@ -73,7 +75,8 @@ _TOP_KEYS = {"description", "family", "model", "seed", "data", "budget", "sample
              "space", "enqueue", "final", "follows", "then", "objectives", "objective",
              "final_seeds", "warm_start"}
 _DATA_KEYS = {"dataset", "validation_size", "path", "cv_folds", "task", "target", "test_path",
-              "test_size", "scale", "image_size", "color_mode"}
+              "test_size", "scale", "image_size", "color_mode", "loader", "cache",
+              "categorical", "numeric", "ignore"}
 _OBJECTIVE_KEYS = {"metric", "direction"}
 _BUDGET_KEYS = {"trials", "max_epochs", "timeout", "patience"}
 _RANGE_KEYS = {"low", "high", "log", "step"}
@@ -99,6 +102,15 @@ class DataSpec:
     scale: str = "auto"
     image_size: tuple[int, int] = (64, 64)  # dataset = "images": every image resized to this
     color_mode: str = "rgb"
+    # dataset = "loader": "module:function" returning (train, validation, test) pipelines.
+    loader: str | None = None
+    # dataset = "images": decoded images kept between epochs in memory, on disk, or decoded
+    # again each epoch ("none": memory does not grow with the number of images).
+    cache: str = "none"
+    # dataset = "csv": column kinds, overriding what is inferred (text: categorical).
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
     base_dir: str | None = None  # where relative paths start: the study file's folder
 
 
@@ -591,18 +603,35 @@ def _parse_data(raw: Mapping[str, Any], where: str) -> DataSpec:
             raise SpecError(f"{where}: image_size: got {size!r}; expected [height, width] in "
                             f"pixels, e.g. image_size = [64, 64]")
         raw["image_size"] = tuple(size)
+    if "loader" in raw:
+        raw.setdefault("dataset", "loader")
+    for key in ("categorical", "numeric", "ignore"):
+        if key in raw:
+            names = raw[key]
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise SpecError(f"{where}: {key}: got {names!r}; expected a list of column "
+                                f"names, e.g. {key} = [\"{'island' if key != 'numeric' else 'year'}\"]")
+            raw[key] = tuple(names)
     data = DataSpec(**raw)
     if data.dataset not in DATASETS:
         raise SpecError(f"{where}: unknown dataset '{data.dataset}'; valid: {', '.join(DATASETS)}")
     needs = {"npz": "path = \"file.npz\" holding x_train, y_train (and x_test, y_test, or x, y)",
              "csv": "path = \"file.csv\" with a header row, and target = \"column\"",
-             "images": "path = \"folder\" holding one sub-folder of images per class"}
-    if data.dataset in needs and not data.path:
+             "images": "path = \"folder\" holding one sub-folder of images per class",
+             "loader": "loader = \"module:function\" returning (train, validation, test) "
+                       "datasets"}
+    if data.dataset in needs and not (data.loader if data.dataset == "loader" else data.path):
         raise SpecError(f"{where}: dataset '{data.dataset}' needs {needs[data.dataset]}")
     if data.dataset == "csv" and not isinstance(data.target, str):
         raise SpecError(f"{where}: dataset 'csv' needs target = \"column\", the name of the "
                         f"column to predict")
-    for key, valid in (("task", TASKS), ("scale", SCALES), ("color_mode", COLOR_MODES)):
+    if data.loader is not None and (data.dataset != "loader" or not isinstance(data.loader, str)
+                                    or ":" not in data.loader):
+        raise SpecError(f"{where}: loader: got {data.loader!r} with dataset = "
+                        f"{data.dataset!r}; expected loader = \"module:function\" (and no "
+                        f"other dataset)")
+    for key, valid in (("task", TASKS), ("scale", SCALES), ("color_mode", COLOR_MODES),
+                       ("cache", CACHES)):
         value = getattr(data, key)
         if value is not None and value not in valid:
             what = "an unknown task" if key == "task" else f"unknown {key}"

@@ -60,10 +60,12 @@ class TuneResult:
 def tune(
     build: Callable[..., Any],
     x: Any,
-    y: Any,
+    y: Any = None,
     x_test: Any = None,
     y_test: Any = None,
     *,
+    validation_data: Any = None,
+    test_data: Any = None,
     metric: str | None = None,
     direction: str | None = None,
     task: str | None = None,
@@ -90,6 +92,12 @@ def tune(
 ) -> TuneResult:
     """Tune ``build(trial[, info])`` on ``x, y``; retrain the best and test it once.
 
+    ``x`` may also be a ``tf.data.Dataset`` or a ``keras.utils.PyDataset`` of ``(inputs,
+    targets)``, batched or not, as ``model.fit`` takes it (``y`` then None). A pipeline has no
+    rows to split: ``validation_data`` (a pipeline, or an ``(x, y)`` pair) is then required,
+    and ``test_data`` too unless ``final=False``. The test pipeline is read once, by the final
+    step; the final retrain trains on train and validation together.
+
     ``x_test, y_test``: the test split (else ``test_size`` of the data is carved off, seeded
     and stratified for classification). ``metric`` and ``direction`` as in a study file's
     ``[objective]`` (default val_accuracy for classification, val_loss for regression);
@@ -110,7 +118,7 @@ def tune(
     spec = parse_spec(_study_definition(build, arguments), name=name, source=f"hpo.tune({name})")
     setup = RunSetup(spec, name, check_url(storage),
                      Path(out_dir) if out_dir else Path("runs") / name)
-    outcome = Pipeline(setup, arrays=(x, y, x_test, y_test), final=final, progress=verbose,
+    outcome = Pipeline(setup, arrays=_given(arguments), final=final, progress=verbose,
                        say=logger.info if verbose else _quiet).run()
     return _result(outcome)
 
@@ -119,7 +127,7 @@ def _study_definition(build: Callable[..., Any], args: Mapping[str, Any]) -> dic
     """``tune``'s arguments as a study file's tables (``hpo.spec.parse_spec`` checks them)."""
     a = dict(args)
     objective = {k: a[k] for k in ("metric", "direction") if a[k]}
-    data = {"dataset": "arrays", "validation_size": a["validation_size"],
+    data = {"dataset": "pipeline" if _streamed(a) else "arrays", "validation_size": a["validation_size"],
             "test_size": a["test_size"], "scale": a["scale"], "cv_folds": a["cv_folds"],
             **({"task": a["task"]} if a["task"] else {})}
     budget = {"trials": a["trials"], "max_epochs": a["max_epochs"],
@@ -135,6 +143,29 @@ def _study_definition(build: Callable[..., Any], args: Mapping[str, Any]) -> dic
         if a[key] is not None:
             raw[key] = {"name": a[key]} if isinstance(a[key], str) else dict(a[key])
     return raw
+
+
+def _streamed(a: Mapping[str, Any]) -> bool:
+    from hpo.streams import is_pipeline
+
+    return is_pipeline(a["x"]) or a["validation_data"] is not None
+
+
+def _given(a: Mapping[str, Any]) -> Any:
+    """``tune``'s data: ``(x, y, x_test, y_test)`` arrays, or the pipelines."""
+    from hpo.errors import DataError
+    from hpo.streams import Pipelines, is_pipeline
+
+    if not _streamed(a):
+        return a["x"], a["y"], a["x_test"], a["y_test"]
+    if is_pipeline(a["x"]) and a["y"] is not None:
+        raise DataError("y must be None when x is a dataset: it yields (inputs, targets)")
+    if a["x_test"] is not None or a["y_test"] is not None:
+        if a["test_data"] is not None:
+            raise DataError("x_test, y_test and test_data are given; give the test split once")
+        a = {**a, "test_data": (a["x_test"], a["y_test"])}
+    train = a["x"] if is_pipeline(a["x"]) else (a["x"], a["y"])
+    return Pipelines(train, a["validation_data"], a["test_data"])
 
 
 def _result(outcome: Outcome) -> TuneResult:
