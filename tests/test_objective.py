@@ -10,6 +10,7 @@ import optuna
 import pytest
 from conftest import TINY_STUDY
 
+import hpo.fit
 import hpo.objective
 from hpo.data import SearchData, load_dataset
 from hpo.fit import Feeder
@@ -217,7 +218,7 @@ def test_cv_folds_validate_every_non_test_example_once_and_never_a_test_one(
                         np.rint(x_val[:, 0, 0, 0] * 255).astype(int)))
             super().__init__(x, y, x_val, y_val, seed)
 
-    monkeypatch.setattr(hpo.objective, "Feeder", Spy)
+    monkeypatch.setattr(hpo.fit, "Feeder", Spy)  # SearchData.feeders makes them
     make_objective(spec, dataset.search)
     assert len(fed) == 4
     search_ids = list(range(120))
