@@ -13,6 +13,7 @@ pay for TensorFlow::
     data = hpo.load_dataset(spec.data, data_dir="data")
     objective = hpo.make_objective(spec, data.search)
     model = hpo.model_from_config("runs/mlp/best.json")
+    model = hpo.load_model("runs/mlp/model.keras")   # the final model, preprocessing included
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _EXPORTS = {
     "model_from_config": "hpo.export",
     "top_configs": "hpo.export",
     "write_report": "hpo.report",
+    "load_model": "hpo.export",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -7,7 +7,6 @@ gets. The test split sits in a :class:`SealedSplit` that only the final step ope
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import zipfile
@@ -20,7 +19,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from hpo.errors import DataError
 from hpo.spec import DataSpec
-from hpo.tasks import CLASSIFICATION, REGRESSION
+from hpo.tasks import CLASSIFICATION, REGRESSION, looks_like_classes
 
 if TYPE_CHECKING:
     from hpo.fit import Feeder
@@ -82,6 +81,10 @@ class Scaling:
         span = np.where(span > 0, span, 1.0).astype(np.float32)
         return cls(kind, np.asarray(low, dtype=np.float32), span)
 
+    def refit(self, x: np.ndarray) -> Scaling:
+        """The same kind of scaling, fitted on ``x``."""
+        return Scaling.fit(self.kind, x)
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32)
         if self.kind == "none":
@@ -128,6 +131,10 @@ class SearchData:
     task: str = CLASSIFICATION
     scaling: Scaling = field(default_factory=lambda: Scaling("none", fitted=False))
     classes: tuple[Any, ...] | None = None
+    # A table's raw rows (hpo.tables), from which every retrain refits its encoding; None:
+    # the raw inputs are ``scaling.invert`` of the scaled ones.
+    raw_train: np.ndarray | None = field(default=None, repr=False)
+    raw_val: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -165,34 +172,48 @@ class SearchData:
         from hpo.fit import Feeder
 
         x_raw, y_test = test.open()
-        x, y = self.train_and_validation()
-        scaling, x, (x_test,) = self.rescaled(x, [x_raw])
-        return FinalSplit(Feeder(x, y, seed=seed), len(y), (x_test, y_test), scaling.to_json())
+        y = np.concatenate([self.y_train, self.y_val])
+        scaling, x, (x_test,) = self.refitted(self.raw_both(), [x_raw])
+        return FinalSplit(Feeder(x, y, seed=seed), len(y), (x_test, y_test), scaling.to_json(),
+                          getattr(scaling, "wrap", None))
 
     def train_and_validation(self) -> tuple[np.ndarray, np.ndarray]:
         """Both search splits joined (scaled as the search saw them)."""
         return (np.concatenate([self.x_train, self.x_val]),
                 np.concatenate([self.y_train, self.y_val]))
 
+    def raw_both(self) -> np.ndarray:
+        """Both search splits' inputs as read (a table's raw rows), train first."""
+        if self.raw_train is not None and self.raw_val is not None:
+            return np.concatenate([self.raw_train, self.raw_val])
+        x = np.concatenate([self.x_train, self.x_val])
+        return self.scaling.invert(x) if self.scaling.fitted else x
+
+    def refitted(self, raw: np.ndarray, others: list[np.ndarray]
+                 ) -> tuple[Any, np.ndarray, list[np.ndarray]]:
+        """The scaling (or a table's encoding) refitted on ``raw``, applied to it and to the
+        raw ``others``: a retrain is scaled by statistics of its own training data."""
+        if not self.scaling.fitted:
+            return self.scaling, raw, [self.scaling.apply(o) for o in others]
+        scaling = self.scaling.refit(raw)
+        return scaling, scaling.apply(raw), [scaling.apply(o) for o in others]
+
     def rescaled(self, x_train: np.ndarray, others: list[np.ndarray]
                  ) -> tuple[Scaling, np.ndarray, list[np.ndarray]]:
-        """Refit the scaling on the raw form of ``x_train`` (inputs scaled as the search saw
-        them: both search splits, or a fold's training part) and apply it to them and to the
-        raw arrays ``others``: a retrain is scaled by statistics of its own training data."""
+        """``refitted`` for inputs scaled as the search saw them (arrays, not tables)."""
         if not self.scaling.fitted:
             return self.scaling, x_train, [self.scaling.apply(o) for o in others]
-        raw = self.scaling.invert(x_train)
-        scaling = Scaling.fit(self.scaling.kind, raw)
-        return scaling, scaling.apply(raw), [scaling.apply(o) for o in others]
+        return self.refitted(self.scaling.invert(x_train), others)
 
     def fold_splits(self, k: int, seed: int
                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """k (x_train, y_train, x_val, y_val) folds of both search splits, each scaled by its
         own training part."""
-        x, y = self.train_and_validation()
+        raw = self.raw_both()
+        y = np.concatenate([self.y_train, self.y_val])
         out = []
         for train, val in self.folds(k, seed):
-            _, x_tr, (x_va,) = self.rescaled(x[train], [self.scaling.invert(x[val])])
+            _, x_tr, (x_va,) = self.refitted(raw[train], [raw[val]])
             out.append((x_tr, y[train], x_va, y[val]))
         return out
 
@@ -256,57 +277,96 @@ def load_dataset(spec: DataSpec, data_dir: str | os.PathLike[str] | None = None,
 
     ``arrays`` (x, y, x_test, y_test; the test pair may be None) are the data of
     ``dataset = "arrays"``, given from Python. Without a given test split one is carved from
-    the data (``spec.test_size``, seeded, stratified for classification) and sealed.
+    the data (``spec.test_size``, seeded, stratified for classification) and sealed. A CSV's
+    rows stay raw, encoded by a ``hpo.tables.TableEncoding`` fitted on the training split.
     """
-    name = spec.dataset
-    if spec.dataset == "mnist":
-        x, y, x_test, y_test = _load_mnist(resolve_data_dir(data_dir))
-    elif spec.dataset == "digits":
-        x, y, x_test, y_test = _load_digits(seed)
-    elif spec.dataset == "arrays":
-        if arrays is None:
-            raise DataError("[data] dataset = \"arrays\" is given from Python: hpo.tune(build, "
-                            "x, y, ...)")
-        x, y, x_test, y_test = (None if a is None else np.asarray(a) for a in arrays)
-        # Other arrays of the same shapes are another study: a resumed one must get the same.
-        name = f"arrays:{_fingerprint(x, y, x_test, y_test)}"
-    else:
-        path = _find(spec.path or "", spec.base_dir)
-        name = f"{spec.dataset}:{path.stem}"
-        x, y, x_test, y_test = _load_file(spec, path)
-        if spec.test_path:
-            test = _load_file(spec, _find(spec.test_path, spec.base_dir))
-            x_test, y_test = test[0], test[1]
-    x = _with_channel(_check_xy(x, y, "x", "y"))
-    if x_test is not None:
-        x_test = _with_channel(_check_xy(x_test, y_test, "x_test", "y_test"))
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DataError(f"the training inputs are {x.shape[1:]} but the test inputs are "
-                            f"{x_test.shape[1:]}; expected the same shape")
-    task = spec.task or infer_task(y)
-    classes = None
-    if task == CLASSIFICATION:
-        y, y_test, classes = _encode_labels(y, y_test)
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise DataError(f"the labels hold a single class ({classes[0]!r}); a classifier "
-                            f"needs two or more (or set [data] task = \"regression\")")
-    else:
-        y, y_test = _regression_targets(y, y_test)
-        n_classes = None
+    name, x, y, x_test, y_test, columns = _read(spec, data_dir, seed, arrays)
+    if columns is None:
+        x = _with_channel(_check_xy(x, y, "x", "y"))
+        if x_test is not None:
+            x_test = _with_channel(_check_xy(x_test, y_test, "x_test", "y_test"))
+            if x_test.shape[1:] != x.shape[1:]:
+                raise DataError(f"the training inputs are {x.shape[1:]} but the test inputs "
+                                f"are {x_test.shape[1:]}; expected the same shape")
+    task, y, y_test, classes = _targets(spec, y, y_test)
     stratify = task == CLASSIFICATION
     if x_test is None:
         x, x_test, y, y_test = _split(x, y, spec.test_size, seed, stratify, "test_size")
     x_tr, x_val, y_tr, y_val = _split(x, y, spec.validation_size, seed, stratify,
                                       "validation_size")
     kind = spec.scale if spec.scale != "auto" else ("unit" if x.ndim >= 3 else "standardize")
-    scaling = Scaling.fit(kind, x_tr)
-    search = SearchData(scaling.apply(x_tr), y_tr, scaling.apply(x_val), y_val, n_classes, task,
-                        scaling, tuple(c.item() if hasattr(c, "item") else c for c in classes)
-                        if classes is not None else None)
+    if columns is not None:
+        from hpo.tables import TableEncoding
+
+        encoding = TableEncoding.fit(kind, columns, x_tr)
+        search = SearchData(encoding.apply(x_tr), y_tr, encoding.apply(x_val), y_val,
+                            len(classes) if classes else None, task, encoding, classes,
+                            raw_train=x_tr, raw_val=x_val)
+    else:
+        scaling = Scaling.fit(kind, x_tr)
+        search = SearchData(scaling.apply(x_tr), y_tr, scaling.apply(x_val), y_val,
+                            len(classes) if classes else None, task, scaling, classes)
     if spec.cv_folds:
         search.folds(spec.cv_folds, seed)  # an impossible k stops here, before any study exists
     return Dataset(name, search, SealedSplit(x_test, y_test))
+
+
+def _read(spec: DataSpec, data_dir: str | os.PathLike[str] | None, seed: int,
+          arrays: Arrays | None) -> tuple[str, Any, Any, Any, Any, Any]:
+    """(name, x, y, x_test, y_test, a table's columns or None), as read."""
+    if spec.dataset == "mnist":
+        return ("mnist", *_load_mnist(resolve_data_dir(data_dir)), None)
+    if spec.dataset == "digits":
+        return ("digits", *_load_digits(seed), None)
+    if spec.dataset == "arrays":
+        if arrays is None:
+            raise DataError("[data] dataset = \"arrays\" is given from Python: hpo.tune(build, "
+                            "x, y, ...)")
+        x, y, x_test, y_test = (None if a is None else np.asarray(a) for a in arrays)
+        # Other arrays of the same shapes are another study: a resumed one must get the same.
+        return f"arrays:{_fingerprint(x, y, x_test, y_test)}", x, y, x_test, y_test, None
+    path = _find(spec.path or "", spec.base_dir)
+    name = f"{spec.dataset}:{path.stem}"
+    if spec.dataset == "csv":
+        return (name, *_read_tables(spec, path))
+    x, y, x_test, y_test = load_npz(path)
+    if spec.test_path:
+        x_test, y_test, *_ = load_npz(_find(spec.test_path, spec.base_dir))
+    return name, x, y, x_test, y_test, None
+
+
+def _read_tables(spec: DataSpec, path: Path) -> tuple[Any, ...]:
+    """A CSV's raw rows and target, and a test CSV's read with the same column kinds."""
+    from hpo.tables import CATEGORICAL, NUMERIC, read_table
+
+    columns, x, y = read_table(path, str(spec.target), spec.categorical, spec.numeric,
+                               spec.ignore)
+    if not spec.test_path:
+        return x, y, None, None, columns
+    test_path = _find(spec.test_path, spec.base_dir)
+    kinds = {kind: tuple(c.name for c in columns if c.kind == kind)
+             for kind in (CATEGORICAL, NUMERIC)}
+    ignore = tuple(spec.ignore)
+    test_columns, x_test, y_test = read_table(test_path, str(spec.target), kinds[CATEGORICAL],
+                                              kinds[NUMERIC], ignore)
+    if [c.name for c in test_columns] != [c.name for c in columns]:
+        raise DataError(f"CSV {test_path} has the feature columns "
+                        f"{', '.join(c.name for c in test_columns)}; the training CSV "
+                        f"{', '.join(c.name for c in columns)}; expected the same")
+    return x, y, x_test, y_test, columns
+
+
+def _targets(spec: DataSpec, y: np.ndarray, y_test: np.ndarray | None
+             ) -> tuple[str, np.ndarray, np.ndarray | None, tuple[Any, ...] | None]:
+    """The task (given or inferred), the targets as the model takes them, and the classes."""
+    task = spec.task or infer_task(y)
+    if task != CLASSIFICATION:
+        return task, *_regression_targets(y, y_test), None
+    y, y_test, classes = _encode_labels(y, y_test)
+    if len(classes) < 2:
+        raise DataError(f"the labels hold a single class ({classes[0]!r}); a classifier "
+                        f"needs two or more (or set [data] task = \"regression\")")
+    return task, y, y_test, tuple(c.item() if hasattr(c, "item") else c for c in classes)
 
 
 def _fingerprint(*arrays: np.ndarray | None) -> str:
@@ -323,7 +383,13 @@ def _fingerprint(*arrays: np.ndarray | None) -> str:
 
 
 def infer_task(y: np.ndarray) -> str:
-    """Integer (or text, or boolean) labels: classification; floats: regression."""
+    """Text or boolean labels, and whole numbers that look like class codes
+    (``hpo.tasks.looks_like_classes``): classification; other numbers: regression."""
+    if y.dtype.kind in "iu" and y.ndim == 1 and not looks_like_classes(y):
+        logger.warning("the targets are %d distinct whole numbers, not numbered as classes: "
+                       "taken as a regression (set [data] task = \"classification\" if they "
+                       "are classes)", len(np.unique(y)))
+        return REGRESSION
     if y.dtype.kind in "iubUSO":
         return CLASSIFICATION
     return REGRESSION
@@ -391,15 +457,6 @@ def _find(path_text: str, base_dir: str | None) -> Path:
         where = f" (looked in {base_dir} and {Path.cwd()})" if base_dir else ""
         raise DataError(f"data path {path_text} does not exist{where}; check [data] path")
     return path
-
-
-def _load_file(spec: DataSpec, path: Path) -> Arrays:
-    if spec.dataset == "npz":
-        return load_npz(path)
-    if spec.dataset == "csv":
-        x, y = load_csv(path, str(spec.target))
-        return x, y, None, None
-    return load_images(path, spec.image_size, spec.color_mode)
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray | None, xname: str, yname: str) -> np.ndarray:
@@ -514,77 +571,3 @@ def _check_image_shapes(path: Path, arrays: Arrays, hw: tuple[int, int]) -> None
         if x.shape[1:3] != hw:
             raise DataError(f"data file {path}: {name} has shape {x.shape}; expected "
                             f"(N, {hw[0]}, {hw[1]}) as in Keras's mnist.npz")
-
-
-def load_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features (float32, one column each) and the target column of a CSV with a header row.
-
-    The target stays as written: whole numbers become int labels, other numbers float targets,
-    text class labels. Every feature must be a number.
-    """
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read CSV {path}: {e}") from None
-    if len(rows) < 2:
-        raise DataError(f"CSV {path} has no data rows; expected a header row, then one row "
-                        f"per example")
-    header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise DataError(f"CSV {path} has no target column '{target}'; its columns: "
-                        f"{', '.join(header)}; set [data] target to one of them")
-    t = header.index(target)
-    features = [i for i in range(len(header)) if i != t]
-    body = rows[1:]
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"CSV {path} line {number} has {len(row)} fields, the header "
-                            f"{len(header)}; every row needs one value per column")
-    x = np.empty((len(body), len(features)), dtype=np.float32)
-    for j, i in enumerate(features):
-        for r, row in enumerate(body):
-            cell = row[i].strip()
-            try:
-                x[r, j] = float(cell) if cell else np.nan
-            except ValueError:
-                raise DataError(
-                    f"CSV {path}: column '{header[i]}' is not numeric (line {r + 2}: "
-                    f"{cell!r}); hpo reads numeric features only: encode it as numbers or "
-                    f"drop the column") from None
-        if not np.all(np.isfinite(x[:, j])):
-            bad = int((~np.isfinite(x[:, j])).sum())
-            raise DataError(f"CSV {path}: column '{header[i]}' has {bad} empty, NaN or "
-                            f"infinite value(s); fill or drop them before tuning")
-    return x, _parse_target([row[t].strip() for row in body])
-
-
-def _parse_target(cells: list[str]) -> np.ndarray:
-    for kind in (int, float):
-        try:
-            return np.array([kind(c) for c in cells],
-                            dtype=np.int64 if kind is int else np.float32)
-        except ValueError:
-            continue
-    return np.array(cells)
-
-
-def load_images(path: Path, image_size: tuple[int, int], color_mode: str) -> Arrays:
-    """A folder of class sub-folders, read into memory with Keras's own loader (8-bit)."""
-    if not path.is_dir():
-        raise DataError(f"images path {path} is not a folder; expected one sub-folder of "
-                        f"images per class")
-    import keras
-
-    try:
-        dataset = keras.utils.image_dataset_from_directory(
-            path, labels="inferred", label_mode="int", color_mode=color_mode,
-            image_size=tuple(image_size), batch_size=None, shuffle=False, verbose=False)
-    except ValueError as e:
-        raise DataError(f"cannot read images from {path}: {e}") from None
-    pairs = list(dataset.as_numpy_iterator())
-    if not pairs:
-        raise DataError(f"no images found in {path}'s class sub-folders")
-    x = np.clip(np.round(np.stack([p[0] for p in pairs])), 0, 255).astype(np.uint8)
-    names = np.array(dataset.class_names)
-    return x, names[np.array([p[1] for p in pairs])], None, None

@@ -177,3 +177,17 @@ def _export(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def load_model(path: str | Path) -> Any:
+    """The final model a study saved (``runs/<study>/model.keras``), its preprocessing
+    included: it takes the data as the study read it (a CSV's raw columns as a dict, images
+    as loaded, a pipeline's elements). Keras alone loads it too (``keras.saving.load_model``);
+    this checks the path first."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise HpoError(f"no saved model at {path}; a study writes runs/<study>/model.keras "
+                       f"after its final step")
+    return keras.saving.load_model(path)

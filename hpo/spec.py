@@ -610,7 +610,7 @@ def _parse_data(raw: Mapping[str, Any], where: str) -> DataSpec:
             names = raw[key]
             if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
                 raise SpecError(f"{where}: {key}: got {names!r}; expected a list of column "
-                                f"names, e.g. {key} = [\"{'island' if key != 'numeric' else 'year'}\"]")
+                                f"names, e.g. {key} = [\"island\"]")
             raw[key] = tuple(names)
     data = DataSpec(**raw)
     if data.dataset not in DATASETS:

@@ -21,18 +21,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from hpo.data import DataInfo, FinalSplit, Scaling
+from hpo.data import DataInfo, FinalSplit, Scaling, infer_task
 from hpo.errors import DataError
-from hpo.tasks import CLASSIFICATION, REGRESSION
+from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
 
 PREFETCH = 2
-# Whole-number targets with more distinct values than this, not numbered 0..K-1 (or 1..K), are
-# a regression (a price, a count), not a classification with that many classes: no data set
-# shipped with Keras or scikit-learn has more than 100 classes numbered otherwise.
-MAX_CODED_CLASSES = 20
-MAX_CLASSES = 1000
 
 
 def is_pipeline(value: Any) -> bool:
@@ -50,6 +45,12 @@ class Pipelines:
     validation: Any
     test: Any = None
     name: str = "pipeline"
+    # Known without reading the pipelines (an image folder's): the training and validation
+    # targets, the class names, what hpo does in front of the model and how to save that.
+    targets: tuple[np.ndarray, np.ndarray] | None = None
+    classes: tuple[Any, ...] | None = None
+    preprocessing: dict[str, Any] | None = None
+    wrap: Any = None
 
 
 def as_dataset(value: Any, what: str) -> tf.data.Dataset:
@@ -140,27 +141,6 @@ def read_targets(dataset: tf.data.Dataset, what: str) -> tuple[np.ndarray, int]:
     return y, len(parts) if batched else len(y)
 
 
-def infer_stream_task(y: np.ndarray) -> str:
-    """Integers (or text): classification, unless they look like a quantity (see
-    ``MAX_CODED_CLASSES``); floats: regression."""
-    if y.dtype.kind == "f":
-        return REGRESSION
-    if y.dtype.kind in "iu" and y.ndim == 1 and not looks_like_classes(y):
-        return REGRESSION
-    return CLASSIFICATION
-
-
-def looks_like_classes(y: np.ndarray) -> bool:
-    """Whole numbers that are class codes: few (at most ``MAX_CODED_CLASSES``), or numbered
-    0..K-1 or 1..K with K at most ``MAX_CLASSES`` (CIFAR-100's labels are; a price is not)."""
-    values = np.unique(y)
-    if len(values) <= MAX_CODED_CLASSES:
-        return True
-    first = int(values[0])
-    contiguous = first in (0, 1) and int(values[-1]) - first + 1 == len(values)
-    return contiguous and len(values) <= MAX_CLASSES
-
-
 @dataclass
 class SealedStream:
     """A test pipeline: ``open()`` hands it out once, after the search; nothing reads it before.
@@ -234,8 +214,9 @@ class StreamSearch:
     """The search part of pipeline data: ``SearchData``'s interface, targets only in memory.
 
     ``batch``: the training pipeline's own batch size, kept (the study does not search
-    ``batch_size``); None: batched by the trial's ``batch_size``. ``preprocessing``/``wrap``: what hpo put in front of the user's model
-    (an image folder's ``Rescaling``); by default nothing.
+    ``batch_size``); None: batched by the trial's ``batch_size``. ``preprocessing``, ``wrap``:
+    what hpo put in front of the user's model (an image folder's ``Rescaling``); by default
+    nothing.
     """
 
     train: tf.data.Dataset
@@ -303,18 +284,24 @@ def load_pipelines(given: Pipelines, task: str | None, keep_batches: bool) -> tu
         if _shape_dtype(test_x) != _shape_dtype(x_spec):
             raise DataError(f"test_data yields inputs {_describe(test_x)} but the training "
                             f"data {_describe(x_spec)}; expected the same shape and dtype")
-    y_train, n_batches = read_targets(train, "the training data")
-    y_val, _ = read_targets(validation, "validation_data")
-    task = task or infer_stream_task(y_train)
+    if given.targets is not None:
+        (y_train, y_val), n_batches = given.targets, len(given.targets[0])
+    else:
+        y_train, n_batches = read_targets(train, "the training data")
+        y_val, _ = read_targets(validation, "validation_data")
+    task = task or infer_task(y_train)
     classes = None
     n_classes = None
     if task == CLASSIFICATION:
         classes, n_classes = _classes(np.concatenate([y_train, y_val]))
+        classes = given.classes or classes
     batch = _first_batch_size(train) if keep_batches and is_batched(train) else None
     if batch:  # its own batches, as many each epoch: Keras is told how many
         train = train.apply(tf.data.experimental.assert_cardinality(n_batches))
     search = StreamSearch(train, validation, y_train, y_val, task, n_classes, classes,
-                          _input_shape(x_spec), batch=batch)
+                          _input_shape(x_spec), batch=batch,
+                          preprocessing=given.preprocessing or {"scale": "none"},
+                          wrap=given.wrap)
     name = f"{given.name}:{fingerprint(train.element_spec, y_train, y_val)}"
     return name, search, SealedStream(given.test)
 

@@ -127,7 +127,8 @@ def _study_definition(build: Callable[..., Any], args: Mapping[str, Any]) -> dic
     """``tune``'s arguments as a study file's tables (``hpo.spec.parse_spec`` checks them)."""
     a = dict(args)
     objective = {k: a[k] for k in ("metric", "direction") if a[k]}
-    data = {"dataset": "pipeline" if _streamed(a) else "arrays", "validation_size": a["validation_size"],
+    data = {"dataset": "pipeline" if _streamed(a) else "arrays",
+            "validation_size": a["validation_size"],
             "test_size": a["test_size"], "scale": a["scale"], "cv_folds": a["cv_folds"],
             **({"task": a["task"]} if a["task"] else {})}
     budget = {"trials": a["trials"], "max_epochs": a["max_epochs"],

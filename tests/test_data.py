@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import write_mnist_like
+from test_objective import tiny_spec
 
 from hpo.data import load_dataset, load_npz
 from hpo.errors import DataError
+from hpo.sources import load
 from hpo.spec import DataSpec
 
 
@@ -162,10 +166,11 @@ def test_standardizing_uses_the_training_split_alone_and_is_stored(tmp_path):
     assert abs(s.x_train.mean()) < 1e-5 and abs(s.x_train.std() - 1) < 1e-4
     assert abs(s.x_val.mean()) > 1e-3  # scaled with the training split's statistics, not its own
     stored = s.scaling.to_json()
-    assert stored["scale"] == "standardize" and stored["formula"] == "(x - shift) / divide"
-    raw = s.scaling.invert(s.x_train)
-    assert np.allclose((raw - np.array(stored["shift"])) / np.array(stored["divide"]),
-                       s.x_train, atol=1e-5)
+    assert stored["scale"] == "standardize" and stored["formula"].startswith("(x - shift)")
+    (column,) = stored["numeric"]
+    raw = s.raw_train[:, 0].astype(float)
+    assert column["shift"] == pytest.approx(raw.mean()) and not column["missing_indicator"]
+    assert np.allclose((raw - column["shift"]) / column["divide"], s.x_train[:, 0], atol=1e-5)
 
 
 def test_an_images_folder_is_read_with_its_class_subfolders(tmp_path):
@@ -177,19 +182,22 @@ def test_an_images_folder_is_read_with_its_class_subfolders(tmp_path):
             pixels = tf.fill((12, 10, 3), 40 * i + (100 if name == "square" else 0))
             tf.io.write_file(str(tmp_path / "img" / name / f"{i}.png"),
                              tf.io.encode_png(tf.cast(pixels, tf.uint8)))
-    data = load_dataset(DataSpec("images", path=str(tmp_path / "img"), image_size=(8, 8),
-                                 validation_size=2, test_size=4), seed=0)
+    spec = dataclasses.replace(tiny_spec(), data=DataSpec(
+        "images", path=str(tmp_path / "img"), image_size=(8, 8), validation_size=2,
+        test_size=4))
+    data = load(spec)
     s = data.search
     assert s.input_shape == (8, 8, 3) and s.classes == ("circle", "square")
-    assert s.scaling.kind == "unit" and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
-    assert len(s.y_train) + len(s.y_val) + len(data.test) == 12
+    pixels = np.concatenate([x for x, _ in s.train.as_numpy_iterator()])
+    assert 0.0 <= pixels.min() and pixels.max() <= 1.0 and pixels.max() > 0.5
+    assert (len(s.y_train), len(s.y_val)) == (6, 2) and data.test.opened == 0
 
 
 @pytest.mark.parametrize("rows, target, fragments", [
     ([(1, 0), (2, 1)], "y", ["no target column 'y'", "its columns: a, label"]),
-    ([(1, 0), ("red", 1)], "label", ["column 'a' is not numeric", "'red'"]),
-    ([(1, 0), ("", 1)], "label", ["column 'a' has 1 empty, NaN or infinite"]),
-    ([(1, 0), ("inf", 1)], "label", ["column 'a' has 1 empty, NaN or infinite"]),
+    ([("", 0), ("", 1)], "label", ["column 'a' is empty in every row", "ignore"]),
+    ([(1, 0), ("inf", 1)], "label", ["column 'a' has an infinite value on line 3"]),
+    ([(1, 0), (2, "")], "label", ["target column 'label' is empty on 1 line(s)", "line 3"]),
 ])
 def test_a_bad_csv_is_named_with_the_column_and_the_fix(tmp_path, rows, target, fragments):
     path = write_csv(tmp_path / "t.csv", ["a", "label"], rows)

@@ -57,3 +57,33 @@ def test_the_readme_python_example_runs_as_written(tmp_path):
     result = run_python(example, tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test" in result.stdout
+
+
+RAW_ROWS = '''
+import numpy as np, tensorflow as tf, keras
+model = keras.saving.load_model("runs/clinic/model.keras")      # Keras alone: no hpo import
+rows = {"age": [59.0, np.nan], "sex": ["male", "unknown"], "bmi": [np.nan, 30.5],
+        "bp_band": ["", "very high"], "s1": [157.0, 150.0], "s2": [93.2, 90.0],
+        "s3": [38.0, 40.0], "s4": [4.0, 4.0], "s5": [4.86, 4.6], "s6": [87.0, 85.0]}
+inputs = {k: tf.constant(np.array(v, dtype=object if isinstance(v[0], str) else np.float32)
+                         .reshape(-1, 1)) for k, v in rows.items()}
+p = model.predict(inputs, verbose=0)
+print("ROWS", p.shape, bool(np.isfinite(p).all()), bool(np.allclose(p.sum(axis=1), 1)))
+'''
+
+
+def test_a_csv_with_text_and_empty_cells_runs_and_its_model_predicts_raw_rows(tmp_path):
+    result = run_hpo(["--study", str(EXAMPLES / "clinic.toml"), "--trials", "2",
+                      "--epochs", "3"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = json.loads((tmp_path / "runs" / "clinic" / "best.json").read_text())
+    assert best["classes"] == ["better", "worse"]
+    encoding = best["preprocessing"]
+    assert {c["column"] for c in encoding["categorical"]} == {"sex", "bp_band"}
+    assert all(c["categories"][-1] == "" for c in encoding["categorical"])  # empty: its own
+    assert {c["column"] for c in encoding["numeric"] if c["missing_indicator"]} == \
+        {"age", "bmi"}
+    # An unseen category ("unknown", "very high") and empty cells, after loading.
+    predicted = run_python(RAW_ROWS, tmp_path)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert "ROWS (2, 2) True True" in predicted.stdout

@@ -6,7 +6,6 @@ import datetime
 import sqlite3
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_hpo
