@@ -92,11 +92,9 @@ def tune(
 ) -> TuneResult:
     """Tune ``build(trial[, info])`` on ``x, y``; retrain the best and test it once.
 
-    ``x`` may also be a ``tf.data.Dataset`` or a ``keras.utils.PyDataset`` of ``(inputs,
-    targets)``, batched or not, as ``model.fit`` takes it (``y`` then None). A pipeline has no
-    rows to split: ``validation_data`` (a pipeline, or an ``(x, y)`` pair) is then required,
-    and ``test_data`` too unless ``final=False``. The test pipeline is read once, by the final
-    step; the final retrain trains on train and validation together.
+    ``x`` may be a ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of (inputs, targets), as
+    ``model.fit`` takes it (``y`` None); then ``validation_data`` is required and so is
+    ``test_data`` unless ``final=False`` (read once, by the final step).
 
     ``x_test, y_test``: the test split (else ``test_size`` of the data is carved off, seeded
     and stratified for classification). ``metric`` and ``direction`` as in a study file's
