@@ -109,9 +109,7 @@ def tune(
     anything is stored.
     """
     arguments = dict(locals())  # first, so that it holds the arguments and nothing else
-    tf_logger = logging.getLogger("tensorflow")
-    if tf_logger.level == logging.NOTSET:  # "triggered tf.function retracing": each trial is a
-        tf_logger.setLevel(logging.ERROR)  # new model, retracing is expected
+    _quiet_tensorflow()
     name = study_name or f"tune-{getattr(build, '__name__', 'model')}"
     spec = parse_spec(_study_definition(build, arguments), name=name, source=f"hpo.tune({name})")
     setup = RunSetup(spec, name, check_url(storage),
@@ -119,6 +117,12 @@ def tune(
     outcome = Pipeline(setup, arrays=_given(arguments), final=final, progress=verbose,
                        say=logger.info if verbose else _quiet).run()
     return _result(outcome)
+
+
+def _quiet_tensorflow() -> None:
+    tf_logger = logging.getLogger("tensorflow")
+    if tf_logger.level == logging.NOTSET:  # "triggered tf.function retracing": each trial is a
+        tf_logger.setLevel(logging.ERROR)  # new model, retracing is expected
 
 
 def _study_definition(build: Callable[..., Any], args: Mapping[str, Any]) -> dict[str, Any]:
