@@ -87,3 +87,13 @@ def test_a_csv_with_text_and_empty_cells_runs_and_its_model_predicts_raw_rows(tm
     predicted = run_python(RAW_ROWS, tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert "ROWS (2, 2) True True" in predicted.stdout
+
+
+def test_the_readme_pipeline_example_runs_as_written(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    example = next(b for b in blocks if "validation_data=val_ds" in b)
+    result = run_python(example, tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "held-out test accuracy 0." in result.stdout
+    assert (tmp_path / "runs" / "digits_ds" / "model.keras").is_file()
