@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,11 +108,13 @@ class Scaling:
 class FinalSplit:
     """What the final step trains on (train + validation) and tests on, opened once.
 
-    ``test``: ``(x, y)`` arrays or a pipeline; ``wrap(model)``: the model that takes the data as
-    it was read (the preprocessing in front of it); ``preprocessing``: how, for best.json.
+    ``feeder()``: a new feeder for each retrain, so that each sees the data order its trial
+    saw first; ``test``: ``(x, y)`` arrays or a pipeline; ``wrap(model)``: the model that takes
+    the data as it was read (the preprocessing in front of it); ``preprocessing``: how, for
+    best.json.
     """
 
-    feeder: Any
+    feeder: Callable[[], Any]  # a new feeder of train + validation for each retrain
     n_train: int
     test: Any
     preprocessing: dict[str, Any]
@@ -173,8 +176,9 @@ class SearchData:
 
         x_raw, y_test = test.open()
         y = np.concatenate([self.y_train, self.y_val])
-        scaling, x, (x_test,) = self.refitted(self.raw_both(), [x_raw])
-        return FinalSplit(Feeder(x, y, seed=seed), len(y), (x_test, y_test), scaling.to_json(),
+        scaling, x, (x_test,) = self.refitted(None, [x_raw])
+        return FinalSplit(lambda: Feeder(x, y, seed=seed), len(y), (x_test, y_test),
+                          scaling.to_json(),
                           getattr(scaling, "wrap", None))
 
     def train_and_validation(self) -> tuple[np.ndarray, np.ndarray]:
@@ -182,38 +186,46 @@ class SearchData:
         return (np.concatenate([self.x_train, self.x_val]),
                 np.concatenate([self.y_train, self.y_val]))
 
-    def raw_both(self) -> np.ndarray:
-        """Both search splits' inputs as read (a table's raw rows), train first."""
-        if self.raw_train is not None and self.raw_val is not None:
-            return np.concatenate([self.raw_train, self.raw_val])
-        x = np.concatenate([self.x_train, self.x_val])
-        return self.scaling.invert(x) if self.scaling.fitted else x
-
-    def refitted(self, raw: np.ndarray, others: list[np.ndarray]
+    def refitted(self, rows: np.ndarray | None, others: list[np.ndarray]
                  ) -> tuple[Any, np.ndarray, list[np.ndarray]]:
-        """The scaling (or a table's encoding) refitted on ``raw``, applied to it and to the
-        raw ``others``: a retrain is scaled by statistics of its own training data."""
+        """The scaling (or a table's encoding) refitted on ``rows`` of both search splits
+        (None: all), applied to them and to the raw arrays ``others``: a retrain is scaled by
+        statistics of its own training data. A scaling that fits nothing keeps the arrays
+        the search saw."""
         if not self.scaling.fitted:
-            return self.scaling, raw, [self.scaling.apply(o) for o in others]
+            x, _ = self.train_and_validation()
+            return (self.scaling, x if rows is None else x[rows],
+                    [self.scaling.apply(o) for o in others])
+        raw = self._raw() if rows is None else self._raw()[rows]
         scaling = self.scaling.refit(raw)
         return scaling, scaling.apply(raw), [scaling.apply(o) for o in others]
 
+    def _raw(self) -> np.ndarray:
+        """Both search splits' inputs as read (a table's raw rows), train first."""
+        if self.raw_train is not None and self.raw_val is not None:
+            return np.concatenate([self.raw_train, self.raw_val])
+        return self.scaling.invert(self.train_and_validation()[0])
+
     def rescaled(self, x_train: np.ndarray, others: list[np.ndarray]
                  ) -> tuple[Scaling, np.ndarray, list[np.ndarray]]:
-        """``refitted`` for inputs scaled as the search saw them (arrays, not tables)."""
+        """``x_train`` (scaled as the search saw it) and the raw ``others``, scaled by
+        statistics of ``x_train``'s raw form (arrays, not tables)."""
         if not self.scaling.fitted:
             return self.scaling, x_train, [self.scaling.apply(o) for o in others]
-        return self.refitted(self.scaling.invert(x_train), others)
+        raw = self.scaling.invert(x_train)
+        scaling = self.scaling.refit(raw)
+        return scaling, scaling.apply(raw), [scaling.apply(o) for o in others]
 
     def fold_splits(self, k: int, seed: int
                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         """k (x_train, y_train, x_val, y_val) folds of both search splits, each scaled by its
         own training part."""
-        raw = self.raw_both()
         y = np.concatenate([self.y_train, self.y_val])
         out = []
         for train, val in self.folds(k, seed):
-            _, x_tr, (x_va,) = self.refitted(raw[train], [raw[val]])
+            scaling, x_tr, _ = self.refitted(train, [])
+            x_va = (scaling.apply(self._raw()[val]) if self.scaling.fitted
+                    else self.train_and_validation()[0][val])
             out.append((x_tr, y[train], x_va, y[val]))
         return out
 

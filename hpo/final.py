@@ -197,7 +197,7 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
     span = int(trial.user_attrs.get(record.MAX_EPOCHS, spec.budget.max_epochs))
     model = rebuild(builder, trial.params, data.search.info(), STEPS_PER_EXECUTION,
                     Run(split.n_train, span))
-    feeder = split.feeder  # fed as the trial was
+    feeder = split.feeder()  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
                 split.n_train, epochs, trial_seed(spec, trial.number) if seed is None else seed)
     start = time.perf_counter()

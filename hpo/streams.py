@@ -256,8 +256,8 @@ class StreamSearch:
 
     def final_split(self, test: SealedStream, seed: int) -> FinalSplit:
         both = unbatched(self.train).concatenate(unbatched(self.validation))
-        feeder = StreamFeeder(both, len(self.y_train) + len(self.y_val), batch=self.batch)
-        return FinalSplit(feeder, len(self.y_train) + len(self.y_val), test.open(),
+        n = len(self.y_train) + len(self.y_val)
+        return FinalSplit(lambda: StreamFeeder(both, n, batch=self.batch), n, test.open(),
                           self.preprocessing, self.wrap)
 
 

@@ -120,7 +120,7 @@ def test_the_objective_is_given_no_way_to_the_test_split(data):
     # The objective is built from the search splits alone: they carry no test arrays.
     fields = {f.name for f in dataclasses.fields(SearchData)}
     assert fields == {"x_train", "y_train", "x_val", "y_val", "n_classes", "task", "scaling",
-                      "classes"}
+                      "classes", "raw_train", "raw_val"}
     study = optuna.create_study(direction="maximize")
     study.optimize(make_objective(tiny_spec(), data.search), n_trials=2)
     assert data.test.opened == 0

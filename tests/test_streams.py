@@ -224,3 +224,10 @@ def test_a_loader_study_runs_on_two_workers_and_resumes(tmp_path):
 def test_a_bad_loader_is_a_one_line_error(tmp_path, loader, fragments):
     study = write_loader_study(tmp_path, loader)
     assert_setup_error(run_hpo(["--study", str(study)], tmp_path), *fragments, cwd=tmp_path)
+
+
+def test_cv_folds_with_a_loader_is_refused_with_the_reason(tmp_path):
+    study = write_loader_study(tmp_path)
+    study.write_text(study.read_text().replace('[data]\n', '[data]\ncv_folds = 3\n'))
+    assert_setup_error(run_hpo(["--study", str(study)], tmp_path),
+                       "cv_folds = 3 is not supported with a pipeline", cwd=tmp_path)
