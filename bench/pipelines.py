@@ -105,7 +105,7 @@ def speed(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_pngs(Path(tmp) / "mnist", x, y)
         spec = DataSpec("images", path=str(folder), image_size=(28, 28), color_mode="grayscale",
-                        cache="memory", validation_size=1, test_size=1)
+                        cache="memory", validation_size=10, test_size=10)
         images = image_pipelines(spec, seed=0)
         n_images = len(images.targets[0])
         feeders = {
