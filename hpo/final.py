@@ -205,7 +205,8 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
         batch_size = int(param(optuna.trial.FixedTrial(dict(trial.params)), "batch_size"))
     keys = ["loss", spec.metric.removeprefix("val_")]
     with released_gradients():
-        fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0)
+        fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0,
+                           callbacks=[feeder.order_callback()])
     interrupt.raise_if_requested()  # Ctrl-C that TensorFlow swallowed: no test, no next seed
     return model, {
         "n_train": int(split.n_train),

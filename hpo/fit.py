@@ -44,12 +44,17 @@ class Feeder:
     size costs no memory of its own: switching between trials' batch sizes neither copies the
     split nor leaves the allocator fragments of copies (tf.data's ``cache()`` did both; see
     bench/memory.py).
+
+    The order of epoch ``e`` depends on the seed and ``e`` alone (``EpochOrder``, a callback
+    of every fit, sets ``e``), not on how many epochs this feeder served before: a trial
+    resumed at epoch ``e`` from its checkpoint sees the batches an uninterrupted one saw.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
                  y_val: np.ndarray | None = None, seed: int = 0) -> None:
         self._x, self._y = tf.constant(x), tf.constant(y)
         self._seed = seed
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self._train: dict[int, tf.data.Dataset] = {}
         self._validation = None
         if x_val is not None and y_val is not None:
@@ -82,11 +87,32 @@ class Feeder:
             dataset = dataset.concatenate(
                 tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])))
         n_batches = full + (cut < n)
-        return (dataset.shuffle(n_batches, seed=self._seed, reshuffle_each_iteration=True)
+        epoch, seed = self.epoch, self._seed
+
+        def in_epoch_order(_: tf.Tensor) -> tf.data.Dataset:
+            # Read when an epoch's iterator starts: after EpochOrder set it.
+            return dataset.shuffle(n_batches, seed=seed * 100_003 + epoch.read_value())
+
+        return (tf.data.Dataset.from_tensors(0).flat_map(in_epoch_order)
                 .prefetch(PREFETCH).with_options(_FIXED))
+
+    def order_callback(self) -> keras.callbacks.Callback:
+        """The callback that tells this feeder which epoch a fit is in."""
+        return EpochOrder(self.epoch)
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """Sets a feeder's epoch at each epoch's start (Keras makes the epoch's iterator after)."""
+
+    def __init__(self, epoch: tf.Variable) -> None:
+        super().__init__()
+        self._epoch = epoch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch.assign(epoch)
 
 
 # The names tf.custom_gradient gives the gradients it registers while a graph is traced.

@@ -29,6 +29,7 @@ from optuna_integration import KerasPruningCallback
 
 from hpo import interrupt, record
 from hpo.builders import Builder, build, load_builder
+from hpo.checkpoints import CheckpointStore, Saved, restore
 from hpo.data import SearchData
 from hpo.fit import STEPS_PER_EXECUTION, Feeder, new_session, released_gradients
 from hpo.space import Run, param, sampling
@@ -82,6 +83,8 @@ class EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.seconds: list[float] = []
         self.history: dict[str, list[float | None]] = {key: [] for key in keys}
+        # Unrounded, as Keras logged them: what the best epoch is chosen from.
+        self.raw: dict[str, list[float | None]] = {key: [] for key in keys}
         self.guessing = guessing
         self.max_loss = DIVERGED_FACTOR * guessing if guessing else math.inf
         self.fit_seconds = 0.0  # all of model.fit, tracing included; added by the caller
@@ -97,11 +100,19 @@ class EpochRecorder(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
 
+    def carry(self, state: dict[str, Any]) -> None:
+        """Take over the epochs a checkpoint kept (``EpochCheckpoint.state``)."""
+        self.seconds = list(state["seconds"])
+        self.history = {key: list(state["history"].get(key, [])) for key in self.history}
+        self.raw = {key: list(state["raw"].get(key, [])) for key in self.raw}
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.seconds.append(time.perf_counter() - self._start)
         logs = logs or {}
         for key, values in self.history.items():
             values.append(rounded(logs.get(key)))
+            value = logs.get(key)
+            self.raw[key].append(float(value) if value is not None else None)
         # Ctrl-C that TensorFlow swallowed during the epoch stops the trial here.
         interrupt.raise_if_requested()
         loss = logs.get("loss")
@@ -153,14 +164,16 @@ def _known_loss(model: keras.Model) -> bool:
 
 
 def make_objective(spec: StudySpec, data: SearchData, builder: Builder | None = None,
-                   start_attrs: Mapping[str, Any] | None = None
-                   ) -> Callable[[optuna.Trial], Values]:
+                   start_attrs: Mapping[str, Any] | None = None,
+                   store: CheckpointStore | None = None) -> Callable[[optuna.Trial], Values]:
     """The objective Optuna optimizes: the study's metric (``spec.metric``, validation accuracy
     by default) of one trained configuration of ``builder`` (default: the spec's model), or
     with ``[data] cv_folds = k`` its mean over k folds of train + validation; with two
     objectives, that score and the model's parameter count. ``start_attrs``: user attributes
-    every trial gets when it starts (the worker that runs it), in the same write as its seed."""
-    return Objective(spec, data, builder, start_attrs)
+    every trial gets when it starts (the worker that runs it), in the same write as its seed.
+    ``store``: where each trial writes its checkpoint after every epoch (holdout trials; a
+    cross-validated trial restarts), and a retried trial finds its predecessor's."""
+    return Objective(spec, data, builder, start_attrs, store)
 
 
 @dataclass
@@ -172,13 +185,17 @@ class _Trained:
     fold_scores: list[float] = field(default_factory=list)
     n_params: int | None = None
     best_epoch: int | None = None
+    key: str = ""  # its checkpoint's
+    saved: Saved | None = None  # the checkpoint it resumes from
+    keep_checkpoint: bool = False  # interrupted: a rerun resumes it
 
 
 class Objective:
     """``make_objective``'s callable: set up once per process, called once per trial."""
 
     def __init__(self, spec: StudySpec, data: SearchData, builder: Builder | None = None,
-                 start_attrs: Mapping[str, Any] | None = None) -> None:
+                 start_attrs: Mapping[str, Any] | None = None,
+                 store: CheckpointStore | None = None) -> None:
         self.spec = spec = spec if spec.metric else spec.for_task(data.task)
         self.builder = builder or load_builder(spec.model, spec.data.base_dir)
         self.info = data.info()
@@ -189,17 +206,15 @@ class Objective:
         self.guessing = guessing_loss(data)
         self.keys = history_keys(spec.metric)
         self.start_attrs = dict(start_attrs or {})
+        self.store = store  # None: no checkpoints
 
     def __call__(self, trial: optuna.Trial) -> Values:
         spec = self.spec
         # A full garbage collection costs ~0.25 s with TensorFlow loaded (~150 ms once
         # run_trials has frozen what lives for the whole run: the trials' traced graphs).
         # Every GC_EVERY trials keeps memory flat (bench/memory.py).
-        seed = trial_seed(spec, trial.number)
-        new_session(seed, free_memory=trial.number % GC_EVERY == 0)
-        # At once: which worker runs the trial (hpo.workers counts the running trials by it).
-        record.set_user_attrs(trial, {**self.start_attrs, record.SEED: seed})
         done = _Trained([self.recorder()])
+        seed = self._start(trial, done)
         try:
             value = self._train(trial, done, seed)
         except TrialDiverged as e:
@@ -212,8 +227,9 @@ class Objective:
             raise
         except KeyboardInterrupt:
             # Optuna records the trial as failed; this marks it as not counting towards the
-            # requested number of trials, so a rerun runs it again.
+            # requested number of trials, so a rerun runs it again (from its checkpoint).
             done.outcome[record.FAIL_REASON] = record.INTERRUPTED
+            done.keep_checkpoint = True
             raise
         except Exception as e:
             # Optuna records the trial as failed (the study catches it); the reason goes where
@@ -221,14 +237,45 @@ class Objective:
             # out of TensorFlow as another error is an interrupt still.
             done.outcome[record.FAIL_REASON] = (record.INTERRUPTED if interrupt.requested()
                                                 else _one_line(e))
+            done.keep_checkpoint = interrupt.requested()
             interrupt.raise_if_requested(e)
             raise
         finally:
             self._record(trial, done)
+            if self.store is not None and not done.keep_checkpoint:
+                self.store.remove(done.key)
         if not spec.multi_objective:
             return value
         scores = {"metric": value, "accuracy": value, "n_params": float(done.n_params)}
         return tuple(scores[name] for name in spec.objectives)
+
+    def _start(self, trial: optuna.Trial, done: _Trained) -> int:
+        """Set the trial up: its seed (a retry's is its predecessor's), its checkpoint (a retry
+        takes over its predecessor's, if one was written), the first attributes. The seed."""
+        spec = self.spec
+        # A retry (Optuna's of a dead worker's trial, hpo's of an interrupted one) starts with
+        # its predecessor's attributes: the checkpoint it wrote, the seed it trained with.
+        carried = trial.user_attrs.get(record.CHECKPOINT)
+        attrs: dict[str, Any] = {**self.start_attrs, record.FAIL_REASON: None,
+                                 record.PRUNED_REASON: None}
+        if not isinstance(carried, dict):
+            seed = trial_seed(spec, trial.number)
+            done.key = f"trial-{trial.number}"
+        else:
+            before = int(carried["trial"])
+            seed = int(trial.user_attrs.get(record.SEED, trial_seed(spec, trial.number)))
+            done.key = str(carried["key"])
+            if self.store is not None and not self.k:
+                done.saved = self.store.load(done.key)
+            kept = done.saved.epoch if done.saved else 0
+            attrs[record.RESUMED] = {"from": before, "at_epoch": kept + 1, "kept": kept}
+            logger.info("trial %d resumed at epoch %d (%d epoch%s kept)", trial.number,
+                        kept + 1, kept, "" if kept == 1 else "s")
+        new_session(seed, free_memory=trial.number % GC_EVERY == 0)
+        # At once: which worker runs the trial (hpo.workers counts the running trials by it).
+        record.set_user_attrs(trial, {**attrs, record.SEED: seed, record.CHECKPOINT: {
+            "key": done.key, "trial": trial.number}})
+        return seed
 
     def recorder(self) -> EpochRecorder:
         return EpochRecorder(self.guessing, self.keys)
@@ -253,13 +300,34 @@ class Objective:
         if self.k:
             return self._folds(trial, done, model, batch_size, seed)
         recorder = done.recorders[0]
+        start = self._resume(trial, done, model)
         pruning = (KerasPruningCallback(trial, spec.metric),) if self.prune else ()
+        checkpoint = EpochCheckpoint(self.store, done.key, recorder, done.saved) \
+            if self.store is not None else None
         try:
             value, done.best_epoch = _fit(model, self.feeders[0], batch_size, spec, recorder,
-                                          *pruning)
+                                          *pruning, initial_epoch=start, checkpoint=checkpoint)
         except optuna.TrialPruned:
             raise optuna.TrialPruned(_pruned_after_epoch(spec, recorder, trial)) from None
         return value
+
+    def _resume(self, trial: optuna.Trial, done: _Trained, model: keras.Model) -> int:
+        """Load a retried trial's checkpoint into ``model``, carry its epochs over (history,
+        intermediate values); the epoch to go on from (0: from the start)."""
+        if done.saved is None:
+            return 0
+        try:
+            restore(model, done.saved)
+        except ValueError as e:  # not this trial's model after all: train it from the start
+            logger.warning("trial %d: %s; training from epoch 1", trial.number, e)
+            done.saved = None
+            return 0
+        recorder = done.recorders[0]
+        recorder.carry(done.saved.state)
+        for step, value in enumerate(recorder.raw.get(self.spec.metric, [])):
+            if value is not None and self.prune:
+                trial.report(value, step)
+        return done.saved.epoch
 
     def _folds(self, trial: optuna.Trial, done: _Trained, model: keras.Model,
                batch_size: int, seed: int) -> float:
@@ -333,41 +401,78 @@ def _pruned_after_epoch(spec: StudySpec, recorder: EpochRecorder, trial: optuna.
 
 
 def _fit(model: keras.Model, feeder: Feeder, batch_size: int, spec: StudySpec,
-         recorder: EpochRecorder, *callbacks: keras.callbacks.Callback) -> tuple[float, int]:
-    """Train ``model`` on one feeder's splits; its best score of the study's metric and the
-    (1-based) epoch that reached it. Raises TrialDiverged, and whatever ``callbacks`` raise."""
+         recorder: EpochRecorder, *callbacks: keras.callbacks.Callback, initial_epoch: int = 0,
+         checkpoint: EpochCheckpoint | None = None) -> tuple[float, int]:
+    """Train ``model`` on one feeder's splits from ``initial_epoch``; its best score of the
+    study's metric and the (1-based) epoch that reached it, over the epochs ``recorder`` holds
+    (a resumed trial's carried ones too). Raises TrialDiverged, and what ``callbacks`` raise."""
     maximize = spec.direction == "maximize"
-    callbacks = (recorder, *callbacks)
+    before: tuple[keras.callbacks.Callback, ...] = (feeder.order_callback(), recorder)
     if spec.budget.patience and not follows_a_cosine(model):
-        callbacks += (keras.callbacks.EarlyStopping(
-            monitor=spec.metric, mode="max" if maximize else "min",
-            patience=spec.budget.patience),)
+        early = keras.callbacks.EarlyStopping(monitor=spec.metric, mode="max" if maximize
+                                              else "min", patience=spec.budget.patience)
+        before += (early,)
+        if checkpoint is not None:
+            checkpoint.early = early
+    if checkpoint is not None:  # after the epoch's record, before the pruner may end it
+        before += (checkpoint,)
     start = time.perf_counter()
     try:
         with released_gradients():
-            history = model.fit(
+            model.fit(
                 feeder.train(batch_size),
                 epochs=spec.budget.max_epochs,
+                initial_epoch=initial_epoch,
                 validation_data=feeder.validation(),
                 shuffle=False,  # the feeder shuffles
-                callbacks=list(callbacks),
+                callbacks=[*before, *callbacks],
                 verbose=0,
             )
     finally:
         recorder.fit_seconds += time.perf_counter() - start
-    scores = history.history.get(spec.metric, [])
-    losses = history.history.get("loss", [])
-    if losses and not math.isfinite(losses[-1]) or not scores:
-        if not scores and losses and math.isfinite(losses[-1]):
-            raise ValueError(f"the model logs no {spec.metric}; it logs "
-                             f"{', '.join(history.history)}")
+    scores = recorder.raw.get(spec.metric) or []
+    losses = recorder.raw.get("loss") or []
+    last_loss = losses[-1] if losses else None
+    if last_loss is not None and not math.isfinite(last_loss) or not any(
+            v is not None for v in scores):
+        if last_loss is not None and math.isfinite(last_loss):
+            logged = [k for k, v in recorder.raw.items() if any(x is not None for x in v)]
+            raise ValueError(f"the model logs no {spec.metric}; it logs {', '.join(logged)}")
         # The recorder stopped the epoch mid-way at a NaN loss, before the epoch's end.
-        raise TrialDiverged(f"diverged: training loss {losses[-1] if losses else 'NaN'} in "
+        raise TrialDiverged(f"diverged: training loss {last_loss if losses else 'NaN'} in "
                             f"epoch {len(losses)}")
-    best = best_epoch(history.history, spec.metric, maximize)
+    best = best_epoch(recorder.raw, spec.metric, maximize)
     if best is None:
         raise TrialDiverged(f"diverged: {spec.metric} was never finite")
     return float(scores[best]), best + 1
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Writes the trial's checkpoint at each epoch's end (``hpo.checkpoints``): the model and
+    optimizer, the epochs ``recorder`` holds, the early-stopping state (``early``, set by
+    ``_fit``). A resumed trial's ``saved`` early-stopping state is put back at the start."""
+
+    def __init__(self, store: CheckpointStore, key: str, recorder: EpochRecorder,
+                 saved: Saved | None = None) -> None:
+        super().__init__()
+        self.store, self.key, self.recorder, self.saved = store, key, recorder, saved
+        self.early: keras.callbacks.EarlyStopping | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        state = (self.saved.state.get("early") if self.saved else None) or {}
+        if self.early is not None and state:  # after EarlyStopping's own reset
+            self.early.wait, self.early.best_epoch = state["wait"], state["best_epoch"]
+            self.early.best = state["best"]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        early = self.early
+        self.store.save(self.key, self.model, {
+            "epoch": epoch + 1, "seconds": self.recorder.seconds,
+            "history": self.recorder.history, "raw": self.recorder.raw,
+            "early": {"wait": early.wait, "best_epoch": early.best_epoch,
+                      "best": None if early.best is None else float(early.best)}
+            if early is not None else None,
+        })
 
 
 def best_epoch(history: Mapping[str, Sequence[float | None]], metric: str,

@@ -95,7 +95,12 @@ class Pipeline:
         return run
 
     def enqueue(self, run: OpenRun) -> int:
-        """Queue what a new study tries first (a warm start's best, the study file's starts)."""
+        """Queue again the trials that did not finish (``hpo.recovery``), then what a new
+        study tries first (a warm start's best, the study file's starts)."""
+        from hpo.recovery import recover
+
+        for line in recover(run.storage, run.study):
+            self.say(line)
         spec = run.spec
         queued = enqueue_first(spec, run.study, run.warm)
         if queued:
@@ -215,7 +220,7 @@ class Pipeline:
                            progress if self.progress else _nothing).run()
             else:
                 run_trials(spec, run.study, run.data.search, remaining, callbacks=callbacks,
-                           builder=run.builder, warm=run.warm)
+                           builder=run.builder, warm=run.warm, store=run.setup.checkpoints())
 
     def _write_results(self, run: OpenRun, final: dict[str, Any] | None) -> None:
         from hpo.results import (

@@ -47,6 +47,9 @@ WORKER = "worker"
 PROCESS = "process"
 SEED = "seed"
 MAX_EPOCHS = "max_epochs"  # the study's max_epochs when the trial ran: its schedule's length
+# {"key": its checkpoint's name, "trial": the trial that wrote it}; a retry carries it over
+CHECKPOINT = "checkpoint"
+RESUMED = "resumed"  # {"from": trial, "at_epoch": k + 1, "kept": k}: where a retry went on
 
 INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
 SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the split, the sampler and each trial")
     p.add_argument("--out", metavar="DIR",
                    help="where best.json and model.keras go (default: runs/STUDY/)")
+    p.add_argument("--artifacts", metavar="DIR",
+                   help="where running trials keep their per-epoch checkpoints (default: beside "
+                        "a SQLite file, else the --out folder); for PostgreSQL on many "
+                        "machines, a folder they all reach")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="worker processes sharing the study, the CPU cores split between them "
                    "(default: 1); start the same command on other machines with a shared "
@@ -99,7 +103,8 @@ def resolve(args: argparse.Namespace) -> RunSetup:
     study_name = spec.name if same_data else f"{spec.name}-{spec.data.dataset}"
     url = check_url(args.storage or DEFAULT_STORAGE)
     out_dir = Path(args.out) if args.out else Path("runs") / study_name
-    return RunSetup(spec, study_name, url, out_dir, args.data_dir, args.debug)
+    return RunSetup(spec, study_name, url, out_dir, args.data_dir, args.debug,
+                    Path(args.artifacts) if args.artifacts else None)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from hpo.storage import SURPLUS, count_claimed, mask
 
 if TYPE_CHECKING:  # loaded at run time only once the inputs are checked: they load Keras
     from hpo.builders import Builder
+    from hpo.checkpoints import CheckpointStore
     from hpo.data import Arrays, Dataset, SearchData
     from hpo.streams import Pipelines
 
@@ -44,18 +45,31 @@ class RunSetup:
     out_dir: Path
     data_dir: str | None = None
     debug: bool = False
+    # Where running trials write their checkpoints (--artifacts); None: beside a SQLite
+    # file, else in out_dir (hpo.checkpoints.default_folder).
+    artifacts: Path | None = None
 
     def __post_init__(self) -> None:
         check_out_dir(self.out_dir)
+        if self.artifacts is not None:
+            check_out_dir(self.artifacts, "checkpoint folder (--artifacts)")
+
+    def checkpoints(self) -> CheckpointStore:
+        """The study's checkpoint store."""
+        from hpo.checkpoints import CheckpointStore, default_folder
+
+        folder = self.artifacts or default_folder(self.url, self.out_dir)
+        return CheckpointStore(folder, self.study_name)
 
 
-def check_out_dir(path: Path) -> None:
+def check_out_dir(path: Path, what: str = "output folder") -> None:
     """HpoError unless results can be written to ``path``: a folder there, or one that can be
     made (its nearest existing parent a writable folder). Checked before anything trains."""
     existing = Path(path)
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
-    where = f"output folder {str(path)!r} (--out, or hpo.tune's out_dir)"
+    where = f"{what} {str(path)!r}" + (" (--out, or hpo.tune's out_dir)"
+                                        if what == "output folder" else "")
     if not existing.is_dir():
         raise HpoError(f"{where}: {str(existing)!r} is a file, not a folder; name a folder "
                        f"(it is made if missing), or move the file")
@@ -260,16 +274,18 @@ def run_trials(
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     builder: Builder | None = None,
     warm: Sequence[optuna.trial.FrozenTrial] = (),
+    store: CheckpointStore | None = None,
 ) -> None:
     """Run ``n_trials`` trials of ``spec`` in this process (one worker's share). ``warm``: an
-    earlier study's trials for the sampler to learn from (``OpenRun.warm``)."""
+    earlier study's trials for the sampler to learn from (``OpenRun.warm``); ``store``: where
+    trials write their per-epoch checkpoints (None: none)."""
     from hpo.objective import make_objective
 
     spec = spec if spec.metric else spec.for_task(search.task)
     _set_sampler_and_pruner(spec, study, worker, warm)
     # Which worker runs each trial, written with the trial's seed when it starts.
     here = {record.WORKER: worker, record.PROCESS: process_tag()}
-    objective = make_objective(spec, search, builder, start_attrs=here)
+    objective = make_objective(spec, search, builder, start_attrs=here, store=store)
     with _frozen_gc(), interrupt.watch():
         study.optimize(
             _gated(objective, spec, here),

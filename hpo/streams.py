@@ -204,6 +204,12 @@ class StreamFeeder:
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
 
+    def order_callback(self) -> Any:
+        """Nothing to tell: a pipeline orders its own examples."""
+        import keras
+
+        return keras.callbacks.Callback()
+
 
 def _batched(dataset: tf.data.Dataset, size: int) -> tf.data.Dataset:
     return dataset if is_batched(dataset) else dataset.batch(size)

@@ -137,7 +137,7 @@ def _worker_main(setup: RunSetup, index: int, n_workers: int, quota: int) -> Non
             # The supervisor checked the setup and the builder; the data is loaded here again.
             run = open_run(setup, check=False)
             run_trials(run.spec, run.study, run.data.search, quota, worker=index,
-                       builder=run.builder, warm=run.warm)
+                       builder=run.builder, warm=run.warm, store=setup.checkpoints())
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
 
