@@ -95,7 +95,7 @@ def image_pipelines(data: DataSpec, seed: int) -> Pipelines:
         name=f"images:{path.name}", targets=(labels[train], labels[val]), classes=tuple(names),
         preprocessing={"scale": "unit", "formula": "x / 255", "image_size": list(size),
                        "color_mode": data.color_mode, "cache": data.cache},
-        wrap=_rescaling_in_front)
+        wrap=_rescaling_in_front, prepare=_to_unit)
 
 
 def _split(index: np.ndarray, labels: np.ndarray, size: int | float, seed: int, key: str
@@ -111,7 +111,7 @@ def _split(index: np.ndarray, labels: np.ndarray, size: int | float, seed: int, 
 
 def _pipeline(files: np.ndarray, labels: np.ndarray, size: tuple[int, int], channels: int,
               cache: str, shuffle: bool, seed: int) -> tf.data.Dataset:
-    """(image, label) pairs, decoded on the fly; float pixels in [0, 1] for the model."""
+    """(image, label) pairs, decoded on the fly (8-bit; ``_to_unit`` per batch)."""
     def decode(name: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.image.decode_image(tf.io.read_file(name), channels=channels,
                                       expand_animations=False)
@@ -130,7 +130,12 @@ def _pipeline(files: np.ndarray, labels: np.ndarray, size: tuple[int, int], chan
         if shuffle:
             dataset = dataset.shuffle(min(len(files), SHUFFLE_BUFFER), seed=seed,
                                       reshuffle_each_iteration=True)
-    return dataset.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    return dataset
+
+
+def _to_unit(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A batch of 8-bit images as the model sees them: float pixels in [0, 1]."""
+    return tf.cast(x, tf.float32) / 255.0, y
 
 
 def _cache_file() -> str:

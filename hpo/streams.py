@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ class Pipelines:
     classes: tuple[Any, ...] | None = None
     preprocessing: dict[str, Any] | None = None
     wrap: Any = None
+    prepare: Any = None  # applied to each batch (``Feeding.prepare``)
 
 
 def as_dataset(value: Any, what: str) -> tf.data.Dataset:
@@ -168,38 +169,63 @@ def fingerprint(spec: Any, *arrays: np.ndarray) -> str:
     return digest.hexdigest()[:10]
 
 
+@dataclass(frozen=True)
+class Feeding:
+    """How a pipeline's examples become the model's batches.
+
+    ``batch``: the pipeline's own batch size, kept whatever size a trial asks for (the study
+    does not search ``batch_size``); None: batches of the trial's size. ``prepare``: applied to
+    each batch (an image folder's pixels / 255: once per batch, not per image). ``evaluate``:
+    the batch size for validation and test, no larger than 16 MB of float32 inputs.
+    """
+
+    batch: int | None = None
+    prepare: Callable[[Any, Any], tuple[Any, Any]] | None = None
+    evaluate: int = 1024
+
+    def batches(self, examples: tf.data.Dataset, size: int) -> tf.data.Dataset:
+        batched = examples.batch(size)
+        return batched.map(self.prepare) if self.prepare else batched
+
+
+def evaluation_batch(input_shape: tuple[int, ...]) -> int:
+    """Examples per validation or test batch: 1024, fewer for large inputs (16 MB at most)."""
+    size = 4 * max(1, int(np.prod([d or 1 for d in input_shape])))
+    return int(min(1024, max(32, (16 << 20) // size)))
+
+
 class StreamFeeder:
     """``hpo.fit.Feeder``'s interface over pipelines: training batches of a size, validation.
 
-    ``batch``: the pipeline's own batch size, kept whatever size a trial asks for (the study
-    does not search ``batch_size``); None: batches of the trial's size. ``examples``: how many
-    the training pipeline yields, asserted so that Keras knows an epoch's length.
+    ``examples``: how many the training pipeline yields, asserted so that Keras knows an
+    epoch's length; ``feeding``: how examples become batches.
     """
 
     def __init__(self, train: tf.data.Dataset, examples: int,
-                 validation: tf.data.Dataset | None = None, batch: int | None = None,
+                 validation: tf.data.Dataset | None = None, feeding: Feeding = Feeding(),
                  n_validation: int | None = None) -> None:
         self._train = train
         self._examples = examples
-        self._batch = batch
+        self._feeding = feeding
         self._validation = None
         if validation is not None:
             validation = unbatched(validation)
             if n_validation:
                 validation = validation.apply(
                     tf.data.experimental.assert_cardinality(n_validation))
-            self._validation = validation.batch(1024).prefetch(PREFETCH)
+            self._validation = feeding.batches(validation, feeding.evaluate).prefetch(PREFETCH)
 
     @property
     def examples(self) -> int:
         return self._examples
 
     def train(self, batch_size: int) -> tf.data.Dataset:
-        if self._batch and is_batched(self._train):
+        feeding = self._feeding
+        if feeding.batch and is_batched(self._train) and not feeding.prepare:
             return self._train.prefetch(PREFETCH)  # as the user made them
         examples = unbatched(self._train).apply(
             tf.data.experimental.assert_cardinality(self._examples))
-        return examples.batch(self._batch or batch_size).prefetch(PREFETCH)
+        return feeding.batches(examples, feeding.batch or batch_size).prefetch(PREFETCH)
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
@@ -211,16 +237,11 @@ class StreamFeeder:
         return keras.callbacks.Callback()
 
 
-def _batched(dataset: tf.data.Dataset, size: int) -> tf.data.Dataset:
-    return dataset if is_batched(dataset) else dataset.batch(size)
-
-
 @dataclass(frozen=True)
 class StreamSearch:
     """The search part of pipeline data: ``SearchData``'s interface, targets only in memory.
 
-    ``batch``: the training pipeline's own batch size, kept (the study does not search
-    ``batch_size``); None: batched by the trial's ``batch_size``. ``preprocessing``, ``wrap``:
+    ``feeding``: how the pipelines' examples become batches. ``preprocessing``, ``wrap``:
     what hpo put in front of the user's model (an image folder's ``Rescaling``); by default
     nothing.
     """
@@ -233,7 +254,7 @@ class StreamSearch:
     n_classes: int | None
     classes: tuple[Any, ...] | None
     input_shape: tuple[int, ...]
-    batch: int | None = None
+    feeding: Feeding = Feeding()
     preprocessing: dict[str, Any] = field(default_factory=lambda: {"scale": "none"})
     wrap: Any = None
 
@@ -252,18 +273,20 @@ class StreamSearch:
                         self.classes)
 
     def feeders(self, k: int, seed: int) -> list[StreamFeeder]:
-        return [StreamFeeder(self.train, len(self.y_train), self.validation, self.batch,
+        return [StreamFeeder(self.train, len(self.y_train), self.validation, self.feeding,
                              len(self.y_val))]
 
     def probe_feeder(self, n: int) -> StreamFeeder:
         n = min(n, len(self.y_train), len(self.y_val))
         return StreamFeeder(unbatched(self.train).take(n), n, unbatched(self.validation).take(n),
-                            n_validation=n)
+                            Feeding(prepare=self.feeding.prepare), n_validation=n)
 
     def final_split(self, test: SealedStream, seed: int) -> FinalSplit:
         both = unbatched(self.train).concatenate(unbatched(self.validation))
         n = len(self.y_train) + len(self.y_val)
-        return FinalSplit(lambda: StreamFeeder(both, n, batch=self.batch), n, test.open(),
+        feeding = self.feeding
+        tested = feeding.batches(unbatched(test.open()), feeding.evaluate)
+        return FinalSplit(lambda: StreamFeeder(both, n, feeding=feeding), n, tested,
                           self.preprocessing, self.wrap)
 
 
@@ -304,8 +327,10 @@ def load_pipelines(given: Pipelines, task: str | None, keep_batches: bool) -> tu
     batch = _first_batch_size(train) if keep_batches and is_batched(train) else None
     if batch:  # its own batches, as many each epoch: Keras is told how many
         train = train.apply(tf.data.experimental.assert_cardinality(n_batches))
-    search = StreamSearch(train, validation, y_train, y_val, task, n_classes, classes,
-                          _input_shape(x_spec), batch=batch,
+    shape = _input_shape(x_spec)
+    feeding = Feeding(batch, given.prepare, evaluation_batch(shape))
+    search = StreamSearch(train, validation, y_train, y_val, task, n_classes, classes, shape,
+                          feeding,
                           preprocessing=given.preprocessing or {"scale": "none"},
                           wrap=given.wrap)
     name = f"{given.name}:{fingerprint(train.element_spec, y_train, y_val)}"

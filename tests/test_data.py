@@ -188,7 +188,9 @@ def test_an_images_folder_is_read_with_its_class_subfolders(tmp_path):
     data = load(spec)
     s = data.search
     assert s.input_shape == (8, 8, 3) and s.classes == ("circle", "square")
-    pixels = np.concatenate([x for x, _ in s.train.as_numpy_iterator()])
+    (feeder,) = s.feeders(0, 0)
+    pixels = np.concatenate([x for x, _ in feeder.train(4).as_numpy_iterator()])
+    assert pixels.dtype == np.float32 and pixels.shape == (6, 8, 8, 3)
     assert 0.0 <= pixels.min() and pixels.max() <= 1.0 and pixels.max() > 0.5
     assert (len(s.y_train), len(s.y_val)) == (6, 2) and data.test.opened == 0
 
