@@ -24,6 +24,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 
 from hpo import interrupt, pareto, record
 from hpo.builders import Builder, describe, load_builder, rebuild, versions
+from hpo.checkpoints import CheckpointStore, restore
 from hpo.data import Dataset, FinalSplit
 from hpo.fit import STEPS_PER_EXECUTION, new_session, released_gradients
 from hpo.objective import rounded, trial_seed
@@ -64,36 +65,79 @@ def retrain_and_test_model(
     out_dir: Path,
     others: Sequence[optuna.trial.FrozenTrial] = (),
     builder: Builder | None = None,
+    store: CheckpointStore | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """``retrain_and_test``, and the retrained model with what best.json holds."""
+    """``retrain_and_test``, and the retrained model with what best.json holds. ``store``:
+    where each retrain writes a checkpoint per epoch; with it, a rerun after an interruption
+    keeps the retrains already tested and resumes the one that was running."""
     spec = spec if spec.metric else spec.for_task(data.search.task)
     builder = builder or load_builder(spec.model, spec.data.base_dir)
     best = pareto.best_trial(study)
     if best is None:
         raise ValueError(f"study '{study.study_name}' has no completed trial to retrain")
     split = data.search.final_split(data.test, spec.seed)
+    progress = FinalProgress(study, store, best.number)
 
     def retrain_and_score(trial: optuna.trial.FrozenTrial) -> tuple[keras.Model, dict[str, Any]]:
         config = dict(best_config(study, trial))
         config["preprocessing"] = split.preprocessing
-        model, retrained = _retrain(spec, builder, trial, data, split, int(config["epochs"]))
+        model, retrained = _retrain(spec, builder, trial, data, split, int(config["epochs"]),
+                                    progress=progress)
         config.update(seed=trial_seed(spec, trial.number), keras=describe(model),
                       versions=versions())
         return model, {**config, **_score(spec, model, retrained, data, split.test)}
 
-    model, result = retrain_and_score(best)
-    if spec.final_seeds > 1:
-        result.update(_over_seeds(spec, builder, best, data, split, result))
     out_dir.mkdir(parents=True, exist_ok=True)
-    (split.wrap(model) if split.wrap else model).save(out_dir / "model.keras")
-    tested = {t.number: retrain_and_score(t)[1] for t in others if t.number != best.number}
+    model, result = progress.first(out_dir / "model.keras")
+    if result is None:
+        model, result = retrain_and_score(best)
+        (split.wrap(model) if split.wrap else model).save(out_dir / "model.keras")
+        progress.put("first", result)
+    if spec.final_seeds > 1:
+        result.update(_over_seeds(spec, builder, best, data, split, result, progress))
+    tested = {t.number: progress.get(f"other-{t.number}") or progress.put(
+        f"other-{t.number}", retrain_and_score(t)[1]) for t in others if t.number != best.number}
     if tested:
         result["others"] = {str(n): record.final_summary(r) for n, r in tested.items()}
     (out_dir / "best.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     study.set_user_attr(record.FINAL, record.final_summary(result))
     if tested:
         study.set_user_attr(record.FINAL_OTHERS, result["others"])
+    progress.finish()
     return model, result
+
+
+class FinalProgress:
+    """What the final step has done so far, kept in the study (``record.FINAL_PROGRESS``) so that
+    a rerun after an interruption keeps the retrains already tested, and resumes the one that
+    was running from its per-epoch checkpoint (``store``; None: no checkpoints)."""
+
+    def __init__(self, study: optuna.Study, store: CheckpointStore | None, trial: int) -> None:
+        self.study, self.store, self.trial = study, store, trial
+        saved = study.user_attrs.get(record.FINAL_PROGRESS) or {}
+        self.done: dict[str, Any] = dict(saved.get("done", {})) \
+            if saved.get("trial") == trial else {}
+        if self.done:
+            logger.info("final step: keeping %d retrain(s) already tested (%s)",
+                        len(self.done), ", ".join(self.done))
+
+    def get(self, key: str) -> Any:
+        return self.done.get(key)
+
+    def put(self, key: str, result: Any) -> Any:
+        self.done[key] = result
+        self.study.set_user_attr(record.FINAL_PROGRESS, {"trial": self.trial, "done": self.done})
+        return result
+
+    def first(self, path: Path) -> tuple[Any, dict[str, Any] | None]:
+        """The first retrain's model (as saved) and result, if a run before this one made it."""
+        result = self.get("first")
+        if result is None or not path.is_file():
+            return None, None
+        return keras.saving.load_model(path), dict(result)
+
+    def finish(self) -> None:
+        self.study.set_user_attr(record.FINAL_PROGRESS, None)
 
 
 # Seeds of the extra retrains: far from the trials' own (seed + trial number).
@@ -105,15 +149,21 @@ def seeds_for(first: int, n: int) -> list[int]:
 
 
 def _over_seeds(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
-                data: Dataset, split: FinalSplit, first: dict[str, Any]) -> dict[str, Any]:
+                data: Dataset, split: FinalSplit, first: dict[str, Any],
+                progress: FinalProgress) -> dict[str, Any]:
     """Retrain ``trial`` with ``spec.final_seeds - 1`` more seeds and test each: the test
     score's mean, spread and a 95% interval (``interval``). ``first``: the first seed's result.
     """
     seeds = seeds_for(first["seed"], spec.final_seeds)
     scores = [first["test_score"]]
     for seed in seeds[1:]:
-        model, retrained = _retrain(spec, builder, trial, data, split, int(first["epochs"]), seed)
-        scores.append(_score(spec, model, retrained, data, split.test)["test_score"])
+        score = progress.get(f"seed-{seed}")
+        if score is None:
+            model, retrained = _retrain(spec, builder, trial, data, split, int(first["epochs"]),
+                                        seed, progress)
+            score = progress.put(f"seed-{seed}",
+                                 _score(spec, model, retrained, data, split.test)["test_score"])
+        scores.append(score)
     mean = statistics.fmean(scores)
     sd = statistics.stdev(scores)
     metric = first["metric"].removeprefix("val_")
@@ -187,11 +237,12 @@ def write_front(study: optuna.Study, result: dict[str, Any], out_dir: Path) -> P
 
 
 def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial, data: Dataset,
-             split: FinalSplit, epochs: int, seed: int | None = None
-             ) -> tuple[keras.Model, dict[str, Any]]:
+             split: FinalSplit, epochs: int, seed: int | None = None,
+             progress: FinalProgress | None = None) -> tuple[keras.Model, dict[str, Any]]:
     """``trial``'s model, trained with ``seed`` (default: the trial's own) on the final split's
     training part (train + validation) for ``epochs``."""
-    new_session(trial_seed(spec, trial.number) if seed is None else seed, free_memory=True)
+    seed = trial_seed(spec, trial.number) if seed is None else seed
+    new_session(seed, free_memory=True)
     # The trial's schedule over the max_epochs it ran with, on this run's examples: epoch by
     # epoch the learning rate the trial had (it stops at ``epochs``, the trial's best).
     span = int(trial.user_attrs.get(record.MAX_EPOCHS, spec.budget.max_epochs))
@@ -199,21 +250,60 @@ def _retrain(spec: StudySpec, builder: Builder, trial: optuna.trial.FrozenTrial,
                     Run(split.n_train, span))
     feeder = split.feeder()  # fed as the trial was
     logger.info("retraining trial %d on %d examples for %d epochs (seed %d)", trial.number,
-                split.n_train, epochs, trial_seed(spec, trial.number) if seed is None else seed)
+                split.n_train, epochs, seed)
     start = time.perf_counter()
     with sampling(fixed=trial.params):
         batch_size = int(param(optuna.trial.FixedTrial(dict(trial.params)), "batch_size"))
-    keys = ["loss", spec.metric.removeprefix("val_")]
+    checkpoint = RetrainCheckpoint(progress.store if progress else None,
+                                   f"final-{trial.number}-{seed}",
+                                   list(dict.fromkeys(["loss", spec.metric.removeprefix("val_")])))
+    first = checkpoint.resume(model)
     with released_gradients():
-        fitted = model.fit(feeder.train(batch_size), epochs=epochs, shuffle=False, verbose=0,
-                           callbacks=[feeder.order_callback()])
+        model.fit(feeder.train(batch_size), epochs=epochs, initial_epoch=first, shuffle=False,
+                  verbose=0, callbacks=[feeder.order_callback(), checkpoint])
     interrupt.raise_if_requested()  # Ctrl-C that TensorFlow swallowed: no test, no next seed
+    checkpoint.remove()
     return model, {
         "n_train": int(split.n_train),
         "retrain_seconds": round(time.perf_counter() - start, 2),
-        "history": {key: [rounded(v) for v in fitted.history.get(key, [])]
-                    for key in dict.fromkeys(keys)},
+        "history": {key: [rounded(v) for v in values]
+                    for key, values in checkpoint.history.items()},
     }
+
+
+class RetrainCheckpoint(keras.callbacks.Callback):
+    """Keeps a retrain's history, and (with a ``store``) writes its checkpoint each epoch;
+    ``resume`` puts an earlier run's checkpoint of the same retrain back in the model."""
+
+    def __init__(self, store: CheckpointStore | None, key: str, keys: list[str]) -> None:
+        super().__init__()
+        self.store, self.key = store, key
+        self.history: dict[str, list[float | None]] = {k: [] for k in keys}
+
+    def resume(self, model: keras.Model) -> int:
+        """The epoch to go on from: after the checkpoint's, if there is one (else 0)."""
+        saved = self.store.load(self.key) if self.store else None
+        if saved is None:
+            return 0
+        try:
+            restore(model, saved)
+        except ValueError:
+            return 0
+        self.history = {k: list(saved.state["history"].get(k, [])) for k in self.history}
+        logger.info("%s resumed at epoch %d (%d epochs kept)", self.key, saved.epoch + 1,
+                    saved.epoch)
+        return saved.epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, values in self.history.items():
+            value = (logs or {}).get(key)
+            values.append(None if value is None else float(value))
+        if self.store is not None:
+            self.store.save(self.key, self.model, {"epoch": epoch + 1, "history": self.history})
+
+    def remove(self) -> None:
+        if self.store is not None:
+            self.store.remove(self.key)
 
 
 def _evaluate(model: keras.Model, test: Any, outputs: bool

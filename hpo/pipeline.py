@@ -154,7 +154,8 @@ class Pipeline:
             self.say(f"final step: retraining and testing the {len(others)} members of the "
                      f"Pareto front; recommended on validation: {pareto.RULE}")
         model, result = retrain_and_test_model(spec, study, run.data, out_dir, others=others,
-                                               builder=run.builder)
+                                               builder=run.builder,
+                                               store=run.setup.checkpoints())
         self.say(test_line(result, spec.multi_objective))
         self.say(f"wrote {out_dir / 'best.json'} and {out_dir / 'model.keras'}")
         if spec.multi_objective:

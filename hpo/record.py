@@ -68,6 +68,8 @@ SEARCH = "search"
 WARM_START = "warm_start"  # the earlier study a warm-started one began from, and how
 FINAL = "final"
 FINAL_OTHERS = "final_others"
+# The final step's retrains tested so far ({"trial": n, "done": {...}}), while it runs; None after
+FINAL_PROGRESS = "final_progress"
 
 DEFAULT_METRIC = "val_accuracy"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 import numpy as np
@@ -9,7 +10,9 @@ import optuna
 import pytest
 from conftest import run_hpo, start_hpo, wait_for
 
+from hpo import record
 from hpo.checkpoints import CheckpointStore
+from hpo.final import SEED_STRIDE
 
 pytestmark = pytest.mark.slow
 
@@ -124,3 +127,27 @@ def test_an_interrupted_trial_resumes_on_the_next_run(tmp_path, sig):
     assert interrupted.user_attrs["fail_reason"] == "interrupted"
     assert resumed.state.name == "COMPLETE" and resumed.user_attrs["resumed"]["kept"] == kept
     assert len(resumed.user_attrs["history"]["val_accuracy"]) == 10
+
+
+def test_an_interrupted_final_step_keeps_the_seeds_already_tested(tmp_path):
+    path = write_study(tmp_path)
+    path.write_text(path.read_text().replace("final_seeds = 1", "final_seeds = 3"))
+    first = record.trial_seed(7, 0)
+    second = first + SEED_STRIDE
+    folder = tmp_path / "hpo.db.checkpoints" / "steady"
+    proc = start_hpo(["--study", "steady"], tmp_path)
+    try:
+        wait_for(lambda: (folder / f"final-0-{second}.npz").exists(), 240,
+                 "the second seed's retrain checkpoint", interval=0.05)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    again = run_hpo(["--study", "steady"], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout + again.stderr
+    assert "keeping 1 retrain(s) already tested (first)" in log
+    assert f"(seed {first})" not in log  # the first seed is not retrained
+    assert f"final-0-{second} resumed at epoch " in log
+    best = json.loads((tmp_path / "runs" / "steady" / "best.json").read_text())
+    assert len(best["test_scores"]) == 3 and best["seeds"][:2] == [first, second]
+    assert not list(folder.glob("final-*.npz"))
