@@ -82,18 +82,28 @@ class Feeder:
             # A leading slice of a tensor shares its buffer: a view, not a copy.
             return tf.reshape(t[:cut], (full, batch_size, *t.shape[1:]))
 
-        dataset = tf.data.Dataset.from_tensor_slices((cut_up(self._x), cut_up(self._y)))
-        if cut < n:  # the last, smaller batch
-            dataset = dataset.concatenate(
-                tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])))
-        n_batches = full + (cut < n)
+        xb, yb = cut_up(self._x), cut_up(self._y)
+        tail = tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])) if cut < n else None
         epoch, seed = self.epoch, self._seed
 
         def in_epoch_order(_: tf.Tensor) -> tf.data.Dataset:
-            # Read when an epoch's iterator starts: after EpochOrder set it.
-            return dataset.shuffle(n_batches, seed=seed * 100_003 + epoch.read_value())
+            # Read when an epoch's iterator starts (after EpochOrder set it): a stateless
+            # shuffle of the batches, a function of the seed and the epoch.
+            key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+            order = tf.random.experimental.stateless_shuffle(tf.range(full, dtype=tf.int64),
+                                                             seed=key)
+            batches = tf.data.Dataset.from_tensor_slices(order).map(lambda i: (xb[i], yb[i]))
+            if tail is None:
+                return batches
+            # The last, smaller batch at a place of its own in the order.
+            at = tf.random.stateless_uniform([], seed=key, maxval=full + 1, dtype=tf.int64)
+            choice = tf.cast(tf.equal(tf.range(full + 1, dtype=tf.int64), at), tf.int64)
+            return tf.data.Dataset.choose_from_datasets(
+                [batches, tail], tf.data.Dataset.from_tensor_slices(choice))
 
+        n_batches = full + (tail is not None)
         return (tf.data.Dataset.from_tensors(0).flat_map(in_epoch_order)
+                .apply(tf.data.experimental.assert_cardinality(n_batches))
                 .prefetch(PREFETCH).with_options(_FIXED))
 
     def order_callback(self) -> keras.callbacks.Callback:

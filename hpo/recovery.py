@@ -70,7 +70,7 @@ def recover(storage: optuna.storages.BaseStorage, study: optuna.Study) -> list[s
                 trial.user_attrs.get(record.PROCESS)):
             epochs = len(trial.intermediate_values)  # the epochs it reported
             reason = (f"worker died: process {trial.user_attrs[record.PROCESS]} is gone"
-                      f"{f' after epoch {epochs}' if epochs else ''}; resumed by a rerun")
+                      f"{f' after epoch {epochs}' if epochs else ''}; queued to resume")
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             storage.set_trial_user_attr(trial_id, record.FAIL_REASON, reason)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,7 +32,7 @@ from optuna.trial import TrialState
 from hpo import interrupt, record
 from hpo.search import RunSetup
 from hpo.spec import reduce_read_only
-from hpo.storage import FINISHED, GRACE_FACTOR, count_finished, heartbeat_seconds
+from hpo.storage import FINISHED, count_finished
 
 logger = logging.getLogger("hpo")
 
@@ -172,10 +171,8 @@ class Supervisor:
         for quota in split(self.target - count_finished(self.study), self.n_workers):
             if quota:
                 self._start(quota)
-        died_at: float | None = None
-        grace = (GRACE_FACTOR + 1) * heartbeat_seconds()
         try:
-            while self.workers or died_at is not None:
+            while self.workers:
                 time.sleep(POLL_SECONDS)
                 for trial in self._finished():
                     if trial.number not in seen:
@@ -190,26 +187,28 @@ class Supervisor:
                     if code == EXIT_INTERRUPTED:
                         raise KeyboardInterrupt
                     if code != 0:
-                        logger.warning("worker %d died (exit code %s); its running trial is "
-                                       "re-queued once it has missed its heartbeats (%d s)",
-                                       index, code, grace)
-                        died_at = time.monotonic()
-                if died_at is not None and time.monotonic() - died_at > grace:
-                    died_at = None
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                        optuna.storages.fail_stale_trials(self.study)
-                    needed = self._still_needed()
-                    if needed > 0:
                         restarts += 1
-                        if restarts > self.max_restarts:
-                            raise RuntimeError(f"workers died {restarts} times; giving up "
-                                               f"(rerun to resume, --debug for details)")
-                        logger.info("starting a replacement worker for %d trials", needed)
-                        self._start(needed)
+                        self._replace(index, code, restarts)
         except KeyboardInterrupt:
             self._interrupt()
             raise
+
+    def _replace(self, index: int, code: int | None, restarts: int) -> None:
+        """A worker died: its running trial is taken over at once (``hpo.recovery``: failed
+        with the reason, queued to resume from its checkpoint), and a new worker runs what
+        the dead one left."""
+        from hpo.recovery import recover
+
+        logger.warning("worker %d died (exit code %s)", index, code)
+        for line in recover(self.storage, self.study):
+            logger.info("%s", line)
+        needed = self._still_needed()
+        if needed > 0:
+            if restarts > self.max_restarts:
+                raise RuntimeError(f"workers died {restarts} times; giving up (rerun to "
+                                   f"resume, --debug for details)")
+            logger.info("starting a replacement worker for %d trials", needed)
+            self._start(needed)
 
     def _start(self, quota: int) -> None:
         index = self._next_index

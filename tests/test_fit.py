@@ -30,14 +30,22 @@ def test_every_epoch_trains_on_every_example_once_in_full_batches(batch_size):
 def test_batches_come_in_a_new_order_each_epoch_and_the_same_order_for_a_seed():
     x, y = np.zeros((64, 2), dtype="float32"), np.arange(64)
 
-    def orders(seed, batch_size=8):
-        dataset = Feeder(x, y, seed=seed).train(batch_size)
-        return [[int(b[1][0]) for b in epoch(dataset)] for _ in range(3)]
+    def orders(seed, epochs=(0, 1, 2), batch_size=8):
+        feeder = Feeder(x, y, seed=seed)
+        dataset = feeder.train(batch_size)
+        out = []
+        for e in epochs:
+            feeder.epoch.assign(e)  # what EpochOrder does at each epoch's start in a fit
+            out.append([int(b[1][0]) for b in epoch(dataset)])
+        return out
 
     first = orders(seed=0)
     assert first[0] != first[1] != first[2]
     assert orders(seed=0) == first  # a retrain is fed as its trial was
     assert orders(seed=1) != first
+    # An epoch's order depends on the seed and the epoch alone: a trial resumed at epoch 2
+    # gets the order an uninterrupted one got.
+    assert orders(seed=0, epochs=(2,)) == first[2:]
 
 
 def test_switching_batch_size_and_back_gives_the_batches_again():

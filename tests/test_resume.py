@@ -151,3 +151,27 @@ def test_an_interrupted_final_step_keeps_the_seeds_already_tested(tmp_path):
     best = json.loads((tmp_path / "runs" / "steady" / "best.json").read_text())
     assert len(best["test_scores"]) == 3 and best["seeds"][:2] == [first, second]
     assert not list(folder.glob("final-*.npz"))
+
+
+def test_a_killed_worker_s_trial_is_taken_over_and_resumed(tmp_path):
+    import os
+
+    write_study(tmp_path, trials=2)
+    proc = start_hpo(["--study", "steady", "--workers", "2", "--no-final"], tmp_path)
+    try:
+        wait_for(lambda: checkpoint_epoch(tmp_path, "hpo.db") >= 2, 240,
+                 "trial 0's checkpoint of epoch 2", interval=0.05)
+        (trial,) = [t for t in trials_of(tmp_path, "hpo.db") if t.number == 0]
+        os.kill(int(trial.user_attrs["process"].rpartition(":")[2]), signal.SIGKILL)
+        assert proc.wait(300) == 0, (tmp_path / "err.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    trials = trials_of(tmp_path, "hpo.db")
+    states = [t.state.name for t in trials]
+    assert states.count("COMPLETE") == 2 and "RUNNING" not in states
+    (resumed,) = [t for t in trials if t.user_attrs.get("resumed")]
+    assert resumed.user_attrs["resumed"]["from"] == 0
+    assert resumed.user_attrs["resumed"]["kept"] >= 2
+    assert len(resumed.user_attrs["history"]["val_accuracy"]) == 10
+    assert "worker died: process " in trials[0].user_attrs["fail_reason"]
