@@ -21,12 +21,14 @@ import tensorflow as tf
 STEPS_PER_EXECUTION = 32
 VALIDATION_BATCH = 1024  # evaluation has no gradients: larger batches are simply faster
 PREFETCH = 2  # batches made ahead: the pipeline only picks batches already in memory
+GATHER = 8  # batches cut from the split per call
 
-# No tf.data autotuning. Its thread, one per iterator (every epoch's), can outlive the iterator
-# by seconds: a trial's iterators freed by the garbage collector then held the whole process
-# (and its GIL) in their destructor for 1-38 s, in a third of bench/overhead.py's runs.
-_FIXED = tf.data.Options()
-_FIXED.autotune.enabled = False
+# No tf.data autotuning (here and in hpo.streams' pipelines). Its thread, one per iterator
+# (every epoch's), can outlive the iterator by seconds: a trial's iterators freed by the garbage
+# collector then held the whole process (and its GIL) in their destructor for 1-38 s, in a third
+# of bench/overhead.py's runs.
+FIXED = tf.data.Options()
+FIXED.autotune.enabled = False
 
 # No XLA (Keras leaves it off on CPU-only machines, and so does hpo). Measured here (2 cores,
 # MNIST, per epoch after the first): dense networks would train 25-37% faster with it (0.51 ->
@@ -60,7 +62,7 @@ class Feeder:
         if x_val is not None and y_val is not None:
             self._validation = (
                 tf.data.Dataset.from_tensor_slices((tf.constant(x_val), tf.constant(y_val)))
-                .batch(VALIDATION_BATCH).cache().prefetch(PREFETCH).with_options(_FIXED)
+                .batch(VALIDATION_BATCH).cache().prefetch(PREFETCH).with_options(FIXED)
             )
 
     @property
@@ -86,25 +88,28 @@ class Feeder:
         tail = tf.data.Dataset.from_tensors((self._x[cut:], self._y[cut:])) if cut < n else None
         epoch, seed = self.epoch, self._seed
 
+        def batches(order: tf.Tensor) -> tf.data.Dataset:
+            # Eight batches per gather: a map call per batch would cost ~0.1 ms each (+15% of
+            # an MNIST epoch); per eight, the epoch runs as fast as a plain shuffle's.
+            return (tf.data.Dataset.from_tensor_slices(order).batch(GATHER)
+                    .map(lambda i: (tf.gather(xb, i), tf.gather(yb, i))).unbatch())
+
         def in_epoch_order(_: tf.Tensor) -> tf.data.Dataset:
             # Read when an epoch's iterator starts (after EpochOrder set it): a stateless
             # shuffle of the batches, a function of the seed and the epoch.
             key = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
             order = tf.random.experimental.stateless_shuffle(tf.range(full, dtype=tf.int64),
                                                              seed=key)
-            batches = tf.data.Dataset.from_tensor_slices(order).map(lambda i: (xb[i], yb[i]))
             if tail is None:
-                return batches
+                return batches(order)
             # The last, smaller batch at a place of its own in the order.
             at = tf.random.stateless_uniform([], seed=key, maxval=full + 1, dtype=tf.int64)
-            choice = tf.cast(tf.equal(tf.range(full + 1, dtype=tf.int64), at), tf.int64)
-            return tf.data.Dataset.choose_from_datasets(
-                [batches, tail], tf.data.Dataset.from_tensor_slices(choice))
+            return batches(order[:at]).concatenate(tail).concatenate(batches(order[at:]))
 
         n_batches = full + (tail is not None)
         return (tf.data.Dataset.from_tensors(0).flat_map(in_epoch_order)
                 .apply(tf.data.experimental.assert_cardinality(n_batches))
-                .prefetch(PREFETCH).with_options(_FIXED))
+                .prefetch(PREFETCH).with_options(FIXED))
 
     def order_callback(self) -> keras.callbacks.Callback:
         """The callback that tells this feeder which epoch a fit is in."""

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from hpo.data import DataInfo, FinalSplit, Scaling, infer_task
 from hpo.errors import DataError
+from hpo.fit import FIXED
 from hpo.tasks import CLASSIFICATION
 
 logger = logging.getLogger(__name__)
@@ -189,9 +190,10 @@ class Feeding:
 
 
 def evaluation_batch(input_shape: tuple[int, ...]) -> int:
-    """Examples per validation or test batch: 1024, fewer for large inputs (16 MB at most)."""
+    """Examples per validation or test batch: 1024, fewer for large inputs (4 MB at most: an
+    evaluation has no gradients to amortize, and its batches are prefetched)."""
     size = 4 * max(1, int(np.prod([d or 1 for d in input_shape])))
-    return int(min(1024, max(32, (16 << 20) // size)))
+    return int(min(1024, max(32, (4 << 20) // size)))
 
 
 class StreamFeeder:
@@ -213,7 +215,8 @@ class StreamFeeder:
             if n_validation:
                 validation = validation.apply(
                     tf.data.experimental.assert_cardinality(n_validation))
-            self._validation = feeding.batches(validation, feeding.evaluate).prefetch(PREFETCH)
+            self._validation = (feeding.batches(validation, feeding.evaluate)
+                                .prefetch(PREFETCH).with_options(FIXED))
 
     @property
     def examples(self) -> int:
@@ -225,7 +228,8 @@ class StreamFeeder:
             return self._train.prefetch(PREFETCH)  # as the user made them
         examples = unbatched(self._train).apply(
             tf.data.experimental.assert_cardinality(self._examples))
-        return feeding.batches(examples, feeding.batch or batch_size).prefetch(PREFETCH)
+        return (feeding.batches(examples, feeding.batch or batch_size).prefetch(PREFETCH)
+                .with_options(FIXED))
 
     def validation(self) -> tf.data.Dataset | None:
         return self._validation
