@@ -41,6 +41,11 @@ def requested() -> bool:
     return _state.depth > 0 and _state.signum is not None
 
 
+def signal_name() -> str | None:
+    """The name of the signal that interrupted ("SIGINT": Ctrl-C, "SIGTERM": kill), if any."""
+    return signal.Signals(_state.signum).name if requested() else None
+
+
 def raise_if_requested(cause: BaseException | None = None) -> None:
     """Raise ``KeyboardInterrupt`` (from ``cause``) if an interrupt arrived."""
     if requested():

@@ -229,6 +229,7 @@ class Objective:
             # Optuna records the trial as failed; this marks it as not counting towards the
             # requested number of trials, so a rerun runs it again (from its checkpoint).
             done.outcome[record.FAIL_REASON] = record.INTERRUPTED
+            done.outcome[record.SIGNAL] = interrupt.signal_name() or "SIGINT"
             done.keep_checkpoint = True
             raise
         except Exception as e:
@@ -238,6 +239,8 @@ class Objective:
             done.outcome[record.FAIL_REASON] = (record.INTERRUPTED if interrupt.requested()
                                                 else _one_line(e))
             done.keep_checkpoint = interrupt.requested()
+            if done.keep_checkpoint:
+                done.outcome[record.SIGNAL] = interrupt.signal_name()
             interrupt.raise_if_requested(e)
             raise
         finally:

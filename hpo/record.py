@@ -52,6 +52,7 @@ CHECKPOINT = "checkpoint"
 RESUMED = "resumed"  # {"from": trial, "at_epoch": k + 1, "kept": k}: where a retry went on
 
 INTERRUPTED = "interrupted"  # the fail_reason of a trial stopped by Ctrl-C
+SIGNAL = "signal"  # which signal interrupted it: SIGINT (Ctrl-C) or SIGTERM
 SURPLUS = "not needed"  # the fail_reason of a trial started after the study was full
 
 # -- study attributes --------------------------------------------------------------------------

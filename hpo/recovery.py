@@ -25,7 +25,7 @@ from hpo import record
 from hpo.storage import retried_numbers
 
 # What a retry does not inherit from its predecessor: how that one ended.
-_OUTCOME = (record.FAIL_REASON, record.PRUNED_REASON, record.RESUMED)
+_OUTCOME = (record.FAIL_REASON, record.PRUNED_REASON, record.RESUMED, record.SIGNAL)
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -125,6 +125,7 @@ def test_an_interrupted_trial_resumes_on_the_next_run(tmp_path, sig):
     assert "trial 0 was interrupted; queued to resume" in again.stdout
     interrupted, resumed = trials_of(tmp_path, "hpo.db")
     assert interrupted.user_attrs["fail_reason"] == "interrupted"
+    assert interrupted.user_attrs["signal"] == sig.name
     assert resumed.state.name == "COMPLETE" and resumed.user_attrs["resumed"]["kept"] == kept
     assert len(resumed.user_attrs["history"]["val_accuracy"]) == 10
 
