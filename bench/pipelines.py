@@ -14,7 +14,7 @@ first traces the graph, and fills the folder's cache). The three are interleaved
 
 memory: ``python -m hpo.run`` on a folder of 2 000 and of 20 000 random RGB 64x64 PNGs
 (``cache = "none"``, 2 trials of 2 epochs, one final seed), each in a fresh process; the figure
-is the process's peak resident memory (``ru_maxrss``). Read whole as float32, the 20 000 images
+is the process's peak resident memory (``VmHWM``). Read whole as float32, the 20 000 images
 would be 18 000 x 64 x 64 x 3 x 4 bytes = 0.9 GB more.
 """
 
@@ -153,10 +153,13 @@ units = 64
 batch_size = 128
 """
 
-PEAK = ("import resource, runpy, sys; sys.argv = ['hpo.run'] + sys.argv[1:]\n"
+# The study's own peak: VmHWM of its process image. Not ru_maxrss: that one survives exec, so
+# a child would report its parent's size at the fork (the parent that wrote the PNGs).
+PEAK = ("import runpy, sys; sys.argv = ['hpo.run'] + sys.argv[1:]\n"
         "try:\n    runpy.run_module('hpo.run', run_name='__main__')\n"
         "except SystemExit as e:\n    code = e.code\n"
-        "print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print('PEAK_MB', int(hwm.split()[1]) / 1024)")
 
 
 def peak_mb(folder: Path, work: Path) -> tuple[float, float]:
