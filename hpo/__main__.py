@@ -1,3 +1,3 @@
-from hpo.run import main
+from hpo.cli import main
 
 raise SystemExit(main())

@@ -39,13 +39,18 @@ def test_a_wheel_in_a_fresh_venv_lists_and_runs_the_studies_from_any_folder(tmp_
     where = subprocess.run([str(python), "-c", "import hpo; print(hpo.__file__)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True)
     assert where.stdout.startswith(site), (where.stdout, where.stderr[-1000:])
-    listed = subprocess.run([str(env_dir / "bin" / "hpo"), "--list"], cwd=elsewhere, env=env,
+    helped = subprocess.run([str(env_dir / "bin" / "hpo"), "--help"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0, helped.stderr[-2000:]
+    for command in ("run", "list", "export", "report", "dashboard"):
+        assert f"\n  {command} " in helped.stdout
+    listed = subprocess.run([str(env_dir / "bin" / "hpo"), "list"], cwd=elsewhere, env=env,
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr[-2000:]
     names = [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
     assert {"mlp", "cnn", "batch_size", "optimizers"} <= set(names)
-    ran = subprocess.run([str(env_dir / "bin" / "hpo"), "--study", "mlp", "--dataset", "digits",
-                          "--trials", "1", "--epochs", "1"], cwd=elsewhere, env=env,
+    ran = subprocess.run([str(env_dir / "bin" / "hpo"), "run", "--study", "mlp", "--dataset",
+                          "digits", "--trials", "1", "--epochs", "1"], cwd=elsewhere, env=env,
                          capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert (elsewhere / "runs" / "mlp-digits" / "best.json").is_file()
