@@ -121,8 +121,30 @@ class FinalSplit:
     wrap: Any = None
 
 
+class Described:
+    """What a builder is told about search data (``info()``), from its ``task``, ``n_classes``,
+    ``classes``, ``input_shape`` and training targets ``y_train``: for ``SearchData`` and
+    ``hpo.streams.StreamSearch`` alike."""
+
+    task: str
+    n_classes: int | None
+    classes: tuple[Any, ...] | None
+    y_train: np.ndarray
+    input_shape: tuple[int, ...]
+
+    @property
+    def n_outputs(self) -> int:
+        if self.task == CLASSIFICATION:
+            return int(self.n_classes or 0)
+        return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
+
+    def info(self) -> DataInfo:
+        return DataInfo(self.input_shape, self.task, self.n_classes, self.n_outputs,
+                        self.classes)
+
+
 @dataclass(frozen=True)
-class SearchData:
+class SearchData(Described):
     """What the search may see: the training and validation splits, scaled by ``scaling``
     (fitted on the training split alone)."""
 
@@ -142,16 +164,6 @@ class SearchData:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
-
-    @property
-    def n_outputs(self) -> int:
-        if self.task == CLASSIFICATION:
-            return int(self.n_classes or 0)
-        return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
-
-    def info(self) -> DataInfo:
-        return DataInfo(self.input_shape, self.task, self.n_classes, self.n_outputs,
-                        self.classes)
 
     def holdout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.x_train, self.y_train, self.x_val, self.y_val
@@ -337,13 +349,13 @@ def _read(spec: DataSpec, data_dir: str | os.PathLike[str] | None, seed: int,
         x, y, x_test, y_test = (None if a is None else np.asarray(a) for a in arrays)
         # Other arrays of the same shapes are another study: a resumed one must get the same.
         return f"arrays:{_fingerprint(x, y, x_test, y_test)}", x, y, x_test, y_test, None
-    path = _find(spec.path or "", spec.base_dir)
+    path = find_data_path(spec.path or "", spec.base_dir)
     name = f"{spec.dataset}:{path.stem}"
     if spec.dataset == "csv":
         return (name, *_read_tables(spec, path))
     x, y, x_test, y_test = load_npz(path)
     if spec.test_path:
-        x_test, y_test, *_ = load_npz(_find(spec.test_path, spec.base_dir))
+        x_test, y_test, *_ = load_npz(find_data_path(spec.test_path, spec.base_dir))
     return name, x, y, x_test, y_test, None
 
 
@@ -355,7 +367,7 @@ def _read_tables(spec: DataSpec, path: Path) -> tuple[Any, ...]:
                                spec.ignore)
     if not spec.test_path:
         return x, y, None, None, columns
-    test_path = _find(spec.test_path, spec.base_dir)
+    test_path = find_data_path(spec.test_path, spec.base_dir)
     kinds = {kind: tuple(c.name for c in columns if c.kind == kind)
              for kind in (CATEGORICAL, NUMERIC)}
     ignore = tuple(spec.ignore)
@@ -459,7 +471,7 @@ def _split(x: np.ndarray, y: np.ndarray, size: int | float, seed: int, stratify:
             from None
 
 
-def _find(path_text: str, base_dir: str | None) -> Path:
+def find_data_path(path_text: str, base_dir: str | None) -> Path:
     """A data path as written in a study file: relative to the file's folder, else the working
     directory."""
     path = Path(path_text).expanduser()

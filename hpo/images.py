@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from hpo.data import _find
+from hpo.data import find_data_path
 from hpo.errors import DataError
 from hpo.spec import DataSpec
 from hpo.streams import Pipelines
@@ -78,7 +78,7 @@ def _check_readable(name: str) -> None:
 def image_pipelines(data: DataSpec, seed: int) -> Pipelines:
     """Train, validation and test pipelines over the folder ``data.path``, with the targets
     already known (from the folder names), so that nothing is decoded to count them."""
-    path = _find(data.path or "", data.base_dir)
+    path = find_data_path(data.path or "", data.base_dir)
     files, labels, names = list_images(path, data)
     index = np.arange(len(files))
     rest, test = _split(index, labels, data.test_size, seed, "test_size")

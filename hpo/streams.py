@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from hpo.data import DataInfo, FinalSplit, Scaling, infer_task
+from hpo.data import Described, FinalSplit, Scaling, infer_task
 from hpo.errors import DataError
 from hpo.fit import FIXED
 from hpo.tasks import CLASSIFICATION
@@ -242,7 +242,7 @@ class StreamFeeder:
 
 
 @dataclass(frozen=True)
-class StreamSearch:
+class StreamSearch(Described):
     """The search part of pipeline data: ``SearchData``'s interface, targets only in memory.
 
     ``feeding``: how the pipelines' examples become batches. ``preprocessing``, ``wrap``:
@@ -265,16 +265,6 @@ class StreamSearch:
     @property
     def scaling(self) -> Scaling:
         return Scaling("none", fitted=False)
-
-    @property
-    def n_outputs(self) -> int:
-        if self.task == CLASSIFICATION:
-            return int(self.n_classes or 0)
-        return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
-
-    def info(self) -> DataInfo:
-        return DataInfo(self.input_shape, self.task, self.n_classes, self.n_outputs,
-                        self.classes)
 
     def feeders(self, k: int, seed: int) -> list[StreamFeeder]:
         return [StreamFeeder(self.train, len(self.y_train), self.validation, self.feeding,
